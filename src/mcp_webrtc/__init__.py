@@ -1,0 +1,51 @@
+"""mcp-webrtc: the Model Context Protocol over WebRTC data channels."""
+
+from __future__ import annotations
+
+from .exceptions import (
+    ConfigurationError,
+    ConnectError,
+    ConnectFailureReason,
+    ConnectTimeoutError,
+    MCPWebRTCError,
+    MessageTooLargeError,
+    PeerGoneError,
+    SignalingError,
+)
+from .options import LOOPBACK_ONLY, IceServer, WebRTCOptions
+from .peer import ConnectionInfo
+from .server import run_server
+from .signaling import AiortcSignaling, MemorySignaling, Signaling, as_signaling
+from .transport import (
+    WebRTCClientTransport,
+    WebRTCServerTransport,
+    webrtc_client_transport,
+    webrtc_server_transport,
+)
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "LOOPBACK_ONLY",
+    "AiortcSignaling",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectFailureReason",
+    "ConnectTimeoutError",
+    "ConnectionInfo",
+    "IceServer",
+    "MCPWebRTCError",
+    "MemorySignaling",
+    "MessageTooLargeError",
+    "PeerGoneError",
+    "Signaling",
+    "SignalingError",
+    "WebRTCClientTransport",
+    "WebRTCOptions",
+    "WebRTCServerTransport",
+    "__version__",
+    "as_signaling",
+    "run_server",
+    "webrtc_client_transport",
+    "webrtc_server_transport",
+]

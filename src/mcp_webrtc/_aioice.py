@@ -1,0 +1,173 @@
+"""The one place that touches aiortc/aioice internals.
+
+Three needs have no public aiortc API: restricting ICE host candidates to an allow-list,
+reading the selected candidate pair, and sending an ICE consent check (a STUN binding
+request, RFC 7675) on demand to learn whether the peer is still there. Each accessor checks
+that the private attribute it needs exists and raises :class:`ConfigurationError` naming
+the installed versions when an aiortc/aioice upgrade moved it, rather than misbehaving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import ipaddress
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aioice.ice
+import aioice.stun
+
+from .exceptions import ConfigurationError
+
+_host_filter: contextvars.ContextVar[Callable[[str], bool] | None] = contextvars.ContextVar(
+    "mcp_webrtc_host_filter", default=None
+)
+_original_get_host_addresses: Callable[..., list[str]] | None = None
+
+
+def _versions() -> str:
+    import aiortc
+
+    return f"aiortc {getattr(aiortc, '__version__', '?')}, aioice {aioice.__version__}"
+
+
+def _internals_changed(what: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"mcp-webrtc cannot use {what} with {_versions()}: the private attribute it relies "
+        "on has changed. Pin the aiortc/aioice versions listed in mcp-webrtc's requirements."
+    )
+
+
+def _install_host_filter() -> None:
+    global _original_get_host_addresses
+    if _original_get_host_addresses is not None:
+        return
+    original = getattr(aioice.ice, "get_host_addresses", None)
+    if original is None or not callable(original):
+        raise _internals_changed("host_candidates (aioice.ice.get_host_addresses)")
+
+    def filtered(*args: Any, **kwargs: Any) -> list[str]:
+        addresses: list[str] = original(*args, **kwargs)
+        keep = _host_filter.get()
+        return addresses if keep is None else [a for a in addresses if keep(a)]
+
+    _original_get_host_addresses = original
+    aioice.ice.get_host_addresses = filtered
+
+
+def _address_predicate(entries: tuple[str, ...]) -> Callable[[str], bool]:
+    import ifaddr
+
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:  # an interface name
+            found = False
+            for adapter in ifaddr.get_adapters():
+                if entry in (adapter.name, adapter.nice_name):
+                    found = True
+                    for ip in adapter.ips:
+                        host = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+                        networks.append(ipaddress.ip_network(host))
+            if not found:
+                raise ConfigurationError(f"host_candidates: no network interface {entry!r}")
+
+    def keep(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        return any(ip.version == n.version and ip in n for n in networks)
+
+    return keep
+
+
+@contextlib.contextmanager
+def host_candidate_filter(entries: tuple[str, ...] | None) -> Iterator[None]:
+    """Within this block (and tasks it starts), gather only host candidates in ``entries``."""
+    if entries is None:
+        yield
+        return
+    _install_host_filter()
+    token = _host_filter.set(_address_predicate(entries))
+    try:
+        yield
+    finally:
+        _host_filter.reset(token)
+
+
+def _connection(pc: Any) -> Any | None:
+    sctp = getattr(pc, "sctp", None)
+    if sctp is None:
+        return None
+    try:
+        return sctp.transport.transport._connection
+    except AttributeError:
+        raise _internals_changed("connection info (RTCIceTransport._connection)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    type: str
+    address: str
+    port: int
+    protocol: str
+
+
+def selected_pair(pc: Any) -> tuple[Endpoint, Endpoint] | None:
+    """The nominated (local, remote) candidate pair, or ``None`` before nomination."""
+    conn = _connection(pc)
+    if conn is None:
+        return None
+    nominated = getattr(conn, "_nominated", None)
+    if nominated is None:
+        raise _internals_changed("connection info (aioice Connection._nominated)")
+    pair = nominated.get(1)
+    if pair is None:
+        return None
+    local, remote = pair.local_candidate, pair.remote_candidate
+    return (
+        Endpoint(local.type, local.host, local.port, local.transport),
+        Endpoint(remote.type, remote.host, remote.port, remote.transport),
+    )
+
+
+def local_candidate_count(pc: Any) -> int:
+    conn = _connection(pc)
+    return 0 if conn is None else len(conn.local_candidates)
+
+
+async def consent_check(pc: Any) -> float | None:
+    """Send one ICE consent check on the nominated pair; return its round trip in seconds.
+
+    Returns ``None`` when there is no nominated pair or no answer came (aioice gives up
+    after one retransmission timeout, 0.5 s). Every ICE agent answers these, browsers and
+    the seed included, so this never disturbs the peer.
+    """
+    conn = _connection(pc)
+    if conn is None:
+        return None
+    nominated = getattr(conn, "_nominated", None)
+    build = getattr(conn, "build_request", None)
+    password = getattr(conn, "remote_password", None)
+    if nominated is None or build is None:
+        raise _internals_changed("dead-peer detection (aioice Connection.build_request)")
+    pair = nominated.get(1)
+    if pair is None or password is None:
+        return None
+    request = build(pair, nominate=False)
+    started = time.monotonic()
+    try:
+        await pair.protocol.request(
+            request,
+            pair.remote_addr,
+            integrity_key=password.encode("utf8"),
+            retransmissions=0,
+        )
+    except (aioice.stun.TransactionError, ConnectionError, OSError):
+        return None
+    return time.monotonic() - started

@@ -1,0 +1,82 @@
+"""Small, pure SDP helpers: read limits and candidates, and carry the framing capability.
+
+The capability line ``a=x-mcp-webrtc:1;max-message-size=<bytes>`` is added at session level
+to the SDP that we *signal* (never to the description given to the local peer connection).
+A peer whose SDP has it reassembles chunk frames and accepts messages up to the size it
+names; a peer without it (the TypeScript seed, simple-peer, a plain browser page) receives
+only whole messages of at most its SCTP ``a=max-message-size``. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CAPABILITY_ATTRIBUTE = "x-mcp-webrtc"
+FRAMING_VERSION = 1
+#: RFC 8841: when a description carries no max-message-size, assume 64 KiB.
+DEFAULT_SCTP_MAX_MESSAGE_SIZE = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteCapabilities:
+    """What a remote SDP tells about the peer's receiving side."""
+
+    #: The SCTP max-message-size (``0`` = no limit, per RFC 8841).
+    sctp_max_message_size: int
+    #: Framing version from the capability line, or ``None`` for a plain peer.
+    framing_version: int | None
+    #: The largest reassembled message the peer accepts (capability line), if announced.
+    max_message_size: int | None
+
+    @property
+    def chunking(self) -> bool:
+        return self.framing_version is not None and self.framing_version >= 1
+
+
+def _attributes(sdp: str) -> list[tuple[str, str]]:
+    out = []
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("a="):
+            name, _, value = line[2:].partition(":")
+            out.append((name, value))
+    return out
+
+
+def parse_capabilities(sdp: str) -> RemoteCapabilities:
+    sctp_max = DEFAULT_SCTP_MAX_MESSAGE_SIZE
+    version: int | None = None
+    max_size: int | None = None
+    for name, value in _attributes(sdp):
+        if name == "max-message-size":
+            try:
+                sctp_max = int(value)
+            except ValueError:
+                continue
+        elif name == CAPABILITY_ATTRIBUTE:
+            fields = value.split(";")
+            try:
+                version = int(fields[0])
+            except ValueError:
+                continue
+            for item in fields[1:]:
+                key, _, val = item.partition("=")
+                if key.strip() == "max-message-size" and val.strip().isdigit():
+                    max_size = int(val)
+    return RemoteCapabilities(sctp_max, version, max_size)
+
+
+def add_capability(sdp: str, max_message_size: int) -> str:
+    """Return ``sdp`` with our capability line after the session's ``t=`` line."""
+    eol = "\r\n" if "\r\n" in sdp else "\n"
+    line = f"a={CAPABILITY_ATTRIBUTE}:{FRAMING_VERSION};max-message-size={max_message_size}"
+    lines = sdp.split(eol)
+    for index, text in enumerate(lines):
+        if text.startswith("t="):
+            lines.insert(index + 1, line)
+            return eol.join(lines)
+    raise ValueError("SDP has no t= line")
+
+
+def count_candidates(sdp: str) -> int:
+    return sum(1 for name, _ in _attributes(sdp) if name == "candidate")

@@ -1,0 +1,537 @@
+"""The aiortc adapter: one peer connection, one data channel, mcp-webrtc framing on top.
+
+:func:`open_peer` negotiates over a :class:`~mcp_webrtc.signaling.Signaling`, waits for the
+data channel to open (or raises :class:`~mcp_webrtc.exceptions.ConnectError` with the
+reason), then yields a :class:`DataChannelPeer` that sends and receives whole messages of
+any size. Leaving the context closes everything within ``options.close_timeout``.
+
+This layer knows nothing of MCP: payloads are JSON texts. :mod:`mcp_webrtc.transport` turns
+them into SDK messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+import anyio
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
+from aiortc.sdp import candidate_from_sdp
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from . import _aioice
+from ._core import jsonrpc
+from ._core.framing import (
+    FIRST_HEADER_SIZE,
+    FrameDecoder,
+    FrameError,
+    FrameScheduler,
+    OversizeMessage,
+    Outgoing,
+)
+from ._core.sdp import RemoteCapabilities, add_capability, count_candidates, parse_capabilities
+from ._core.signals import (
+    ByeSignal,
+    CandidateSignal,
+    DescriptionSignal,
+    UnknownSignal,
+    parse_signal,
+    to_json_object,
+)
+from .exceptions import (
+    ConnectError,
+    ConnectFailureReason,
+    ConnectTimeoutError,
+    MessageTooLargeError,
+    PeerGoneError,
+    SignalingError,
+)
+from .options import WebRTCOptions
+from .signaling import Signaling
+
+logger = logging.getLogger("mcp_webrtc.peer")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """A snapshot of a live connection (see :meth:`DataChannelPeer.info`)."""
+
+    #: ``host``, ``srflx``, ``prflx`` or ``relay``; ``None`` before nomination.
+    local_candidate_type: str | None
+    local_address: tuple[str, int] | None
+    remote_candidate_type: str | None
+    remote_address: tuple[str, int] | None
+    #: Transport of the selected pair as seen by ICE (``udp`` or ``tcp``).
+    protocol: str | None
+    #: Round trip of the latest ICE consent check, in seconds.
+    rtt: float | None
+    bytes_sent: int
+    bytes_received: int
+    messages_sent: int
+    messages_received: int
+    channel_label: str
+    #: Whether the peer reassembles chunk frames (it announced ``a=x-mcp-webrtc``).
+    peer_chunking: bool
+    #: The largest message the peer accepts, in bytes (0: no limit announced).
+    peer_max_message_size: int
+
+
+def _ice_configuration(options: WebRTCOptions) -> RTCConfiguration:
+    servers = [
+        RTCIceServer(urls=list(s.url_list), username=s.username, credential=s.credential)
+        for s in options.ice_servers
+    ]
+    stun = [u for s in options.ice_servers for u in s.url_list if u.startswith("stun")]
+    turn = [u for s in options.ice_servers for u in s.url_list if u.startswith("turn")]
+    for kind, urls in (("STUN", stun), ("TURN", turn)):
+        if len(urls) > 1:
+            logger.warning(
+                "aiortc uses only the first %s server (%s); ignoring %s", kind, urls[0], urls[1:]
+            )
+    policy = RTCIceTransportPolicy(options.ice_transport_policy)
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+
+
+class DataChannelPeer:
+    """A connected peer. Create with :func:`open_peer`."""
+
+    def __init__(self, signaling: Signaling, options: WebRTCOptions, initiator: bool) -> None:
+        self.options = options
+        self.initiator = initiator
+        self._signaling = signaling
+        self._pc = RTCPeerConnection(_ice_configuration(options))
+        self._channel: RTCDataChannel | None = None
+        self._label = options.channel_label or secrets.token_hex(20)
+        self._remote: RemoteCapabilities | None = None
+        self._remote_candidates = 0
+        self._pending_candidates: list[CandidateSignal] = []
+        self._decoder = FrameDecoder(options.max_message_size)
+        self._scheduler = FrameScheduler()
+        self._done: dict[Outgoing, asyncio.Event] = {}
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._ready = asyncio.Event()  # channel open, or connecting failed
+        self._connect_error: BaseException | None = None
+        self._gone = asyncio.Event()
+        self._gone_reason = ""
+        self._bye_received = False
+        self._incoming_send, self.incoming = anyio.create_memory_object_stream[str | bytes](
+            math.inf
+        )
+        self._last_alive = time.monotonic()
+        self._rtt: float | None = None
+        self.bytes_sent = self.bytes_received = 0
+        self.messages_sent = self.messages_received = 0
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def gone(self) -> bool:
+        return self._gone.is_set()
+
+    @property
+    def gone_reason(self) -> str:
+        return self._gone_reason
+
+    async def wait_gone(self) -> None:
+        await self._gone.wait()
+
+    def info(self) -> ConnectionInfo:
+        pair = _aioice.selected_pair(self._pc)
+        local, remote = pair if pair else (None, None)
+        return ConnectionInfo(
+            local_candidate_type=local.type if local else None,
+            local_address=(local.address, local.port) if local else None,
+            remote_candidate_type=remote.type if remote else None,
+            remote_address=(remote.address, remote.port) if remote else None,
+            protocol=local.protocol if local else None,
+            rtt=self._rtt,
+            bytes_sent=self.bytes_sent,
+            bytes_received=self.bytes_received,
+            messages_sent=self.messages_sent,
+            messages_received=self.messages_received,
+            channel_label=self._label,
+            peer_chunking=bool(self._remote and self._remote.chunking),
+            peer_max_message_size=self._peer_limit(),
+        )
+
+    def _peer_limit(self) -> int:
+        remote = self._remote
+        if remote is None:
+            return 0
+        if remote.chunking:
+            return remote.max_message_size or 0
+        return remote.sctp_max_message_size
+
+    def _sctp_limit(self) -> int:
+        assert self._remote is not None
+        return self._remote.sctp_max_message_size or 256 * 1024
+
+    async def send(self, text: str) -> None:
+        """Send one message and wait until the channel took its last frame.
+
+        Raises :class:`MessageTooLargeError` (nothing was sent) or :class:`PeerGoneError`.
+        Cancelling the call withdraws the message; a peer that already received part of
+        it is told to discard that part.
+        """
+        if self.gone:
+            raise PeerGoneError(self._gone_reason)
+        data = text.encode("utf-8")
+        item = self._enqueue(text, data)
+        done = self._done[item] = asyncio.Event()
+        self._wake.set()
+        try:
+            await done.wait()
+        except BaseException:
+            abort = self._scheduler.cancel(item)
+            if abort is not None and not self.gone:
+                self._send_frame(abort)
+            raise
+        finally:
+            self._done.pop(item, None)
+        if not item.finished:
+            raise PeerGoneError(self._gone_reason)
+
+    def send_soon(self, text: str) -> None:
+        """Queue a (small) message without waiting, e.g. an error answer. Never raises."""
+        if self.gone:
+            return
+        try:
+            self._enqueue(text, text.encode("utf-8"))
+        except MessageTooLargeError:  # pragma: no cover - error answers are small
+            logger.warning("dropping an answer larger than the peer accepts")
+            return
+        self._wake.set()
+
+    def _enqueue(self, text: str, data: bytes) -> Outgoing:
+        size = len(data)
+        if size > self.options.max_message_size:
+            raise MessageTooLargeError(size, self.options.max_message_size, "this side's")
+        assert self._remote is not None
+        sctp_limit = self._sctp_limit()
+        if self._remote.chunking:
+            limit = self._remote.max_message_size
+            if limit and size > limit:
+                raise MessageTooLargeError(size, limit, "the peer's")
+            chunk = min(self.options.chunk_size, sctp_limit - FIRST_HEADER_SIZE)
+            if size <= chunk:
+                return self._scheduler.push_whole(text, size)
+            return self._scheduler.push_chunked(data, chunk)
+        if self._remote.sctp_max_message_size and size > self._remote.sctp_max_message_size:
+            raise MessageTooLargeError(
+                size,
+                self._remote.sctp_max_message_size,
+                "the peer's (it does not reassemble chunked messages)",
+            )
+        return self._scheduler.push_whole(text, size)
+
+    # ------------------------------------------------------------------ sending
+
+    def _send_frame(self, frame: str | bytes) -> bool:
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            self._mark_gone("data channel closed")
+            return False
+        try:
+            channel.send(frame)
+        except Exception as exc:  # InvalidStateError, or ValueError from a size check
+            self._mark_gone(f"data channel send failed: {exc!r}")
+            return False
+        self.bytes_sent += len(frame)
+        return True
+
+    async def _sender(self) -> None:
+        assert self._channel is not None
+        channel = self._channel
+        high = self.options.send_high_watermark
+        while not self.gone:
+            popped = self._scheduler.pop_frame()
+            if popped is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            frame, item = popped
+            if channel.bufferedAmount > high:
+                self._drained.clear()
+                await self._drained.wait()
+            if not self._send_frame(frame):
+                break
+            if item.finished:
+                self.messages_sent += 1
+                done = self._done.get(item)
+                if done is not None:
+                    done.set()
+        self._release_senders()
+
+    def _release_senders(self) -> None:
+        for done in list(self._done.values()):
+            done.set()
+
+    # ------------------------------------------------------------------ receiving
+
+    def _on_message(self, data: str | bytes) -> None:
+        self._last_alive = time.monotonic()
+        self.bytes_received += len(data)
+        try:
+            payload = self._decoder.feed(data)
+        except OversizeMessage as exc:
+            request_id = jsonrpc.sniff_request_id(exc.head)
+            logger.warning("discarding incoming message: %s (request id %r)", exc, request_id)
+            self.send_soon(
+                jsonrpc.error_response(
+                    request_id,
+                    jsonrpc.MESSAGE_TOO_LARGE,
+                    f"Message too large: {exc.size} bytes, the limit is {exc.limit} bytes",
+                    {"size": exc.size, "limit": exc.limit},
+                )
+            )
+            return
+        except FrameError as exc:
+            logger.warning("malformed frame from peer: %s", exc.reason)
+            self.send_soon(
+                jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, f"Parse error: {exc.reason}")
+            )
+            return
+        if payload is None:
+            return
+        self.messages_received += 1
+        try:
+            self._incoming_send.send_nowait(payload)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the consumer left; the connection is closing
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _mark_gone(self, reason: str) -> None:
+        if self.gone:
+            return
+        self._gone_reason = reason
+        self._gone.set()
+        logger.info("peer gone: %s", reason)
+        self._incoming_send.close()
+        self._wake.set()
+        self._drained.set()
+        self._release_senders()
+
+    def _fail_connect(self, error: BaseException) -> None:
+        if self._connect_error is None and not self._ready.is_set():
+            self._connect_error = error
+            self._ready.set()
+
+    def _attach(self, channel: RTCDataChannel) -> None:
+        if self._channel is not None:
+            logger.warning("ignoring extra data channel %r from peer", channel.label)
+            return
+        self._channel = channel
+        self._label = channel.label
+        channel.bufferedAmountLowThreshold = self.options.send_low_watermark
+        channel.on("message", self._on_message)
+        channel.on("bufferedamountlow", self._drained.set)
+        channel.on("close", lambda: self._mark_gone("data channel closed"))
+
+        def opened() -> None:
+            self._last_alive = time.monotonic()
+            self._ready.set()
+
+        if channel.readyState == "open":
+            opened()
+        else:
+            channel.on("open", opened)
+
+    def _on_state(self) -> None:
+        state = self._pc.connectionState
+        if state == "failed":
+            self._fail_connect(ConnectError(*self._diagnose()))
+            self._mark_gone("ICE/DTLS connection failed")
+        elif state == "closed":
+            self._mark_gone("peer connection closed")
+
+    async def _describe(self, kind: str) -> None:
+        with _aioice.host_candidate_filter(self.options.host_candidates):
+            if kind == "offer":
+                await self._pc.setLocalDescription(await self._pc.createOffer())
+            else:
+                await self._pc.setLocalDescription(await self._pc.createAnswer())
+        local = self._pc.localDescription
+        sdp = add_capability(local.sdp, self.options.max_message_size)
+        await self._signaling.send(to_json_object(DescriptionSignal(local.type, sdp)))
+
+    async def _apply_remote(self, signal: DescriptionSignal) -> None:
+        await self._pc.setRemoteDescription(RTCSessionDescription(signal.sdp, signal.type))
+        self._remote = parse_capabilities(signal.sdp)
+        self._remote_candidates += count_candidates(signal.sdp)
+        pending, self._pending_candidates = self._pending_candidates, []
+        for candidate in pending:
+            await self._add_candidate(candidate)
+
+    async def _add_candidate(self, signal: CandidateSignal) -> None:
+        if not signal.candidate:
+            return  # end-of-candidates: aiortc needs no notice
+        if self._remote is None:
+            self._pending_candidates.append(signal)
+            return
+        try:
+            candidate = candidate_from_sdp(signal.candidate.removeprefix("candidate:"))
+            candidate.sdpMid = signal.sdp_mid
+            candidate.sdpMLineIndex = signal.sdp_mline_index
+            if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+                candidate.sdpMLineIndex = 0
+            await self._pc.addIceCandidate(candidate)
+        except Exception as exc:
+            logger.warning("ignoring unusable ICE candidate %r: %s", signal.candidate, exc)
+            return
+        self._remote_candidates += 1
+
+    async def _signaling_loop(self) -> None:
+        try:
+            while True:
+                raw = await self._signaling.receive()
+                if raw is None:
+                    self._fail_connect(
+                        ConnectError(ConnectFailureReason.PEER_LEFT, "signaling closed")
+                    )
+                    logger.debug("signaling closed")
+                    return
+                await self._handle_signal(raw)
+        except Exception as exc:
+            if not self._ready.is_set():
+                self._fail_connect(SignalingError(f"signaling failed: {exc!r}"))
+            else:
+                logger.info("signaling ended after connecting: %r", exc)
+
+    async def _handle_signal(self, raw: object) -> None:
+        signal = parse_signal(raw)
+        if isinstance(signal, CandidateSignal):
+            await self._add_candidate(signal)
+        elif isinstance(signal, DescriptionSignal):
+            expected = "answer" if self.initiator else "offer"
+            if signal.type != expected or self._remote is not None:
+                logger.warning("ignoring unexpected %s (renegotiation is not supported)", signal.type)
+                return
+            await self._apply_remote(signal)
+            if not self.initiator:
+                await self._describe("answer")
+        elif isinstance(signal, ByeSignal):
+            self._bye_received = True
+            why = "peer said bye" + (f": {signal.reason}" if signal.reason else "")
+            self._fail_connect(ConnectError(ConnectFailureReason.PEER_LEFT, why))
+            self._mark_gone(why)
+        elif isinstance(signal, UnknownSignal):
+            logger.warning("ignoring unknown signal (%s): %.200r", signal.why, signal.raw)
+
+    def _diagnose(self) -> tuple[ConnectFailureReason, str]:
+        pc = self._pc
+        local = _aioice.local_candidate_count(pc)
+        dtls = pc.sctp.transport.state if pc.sctp is not None else "new"
+        detail = (
+            f"local candidates: {local}, remote candidates: {self._remote_candidates}, "
+            f"ICE: {pc.iceConnectionState}, DTLS: {dtls}"
+        )
+        if self._remote is None:
+            return ConnectFailureReason.NO_REMOTE_DESCRIPTION, detail
+        if local == 0:
+            return ConnectFailureReason.NO_LOCAL_CANDIDATES, detail
+        if self._remote_candidates == 0:
+            return ConnectFailureReason.NO_REMOTE_CANDIDATES, detail
+        if pc.iceConnectionState not in ("connected", "completed"):
+            return ConnectFailureReason.ICE_FAILED, detail
+        if dtls != "connected":
+            return ConnectFailureReason.DTLS_FAILED, detail
+        return ConnectFailureReason.CHANNEL_NOT_OPENED, detail
+
+    async def _connect(self, tg: TaskGroup) -> None:
+        self._pc.on("connectionstatechange", self._on_state)
+        await self._signaling.connect()
+        tg.start_soon(self._signaling_loop)
+        if self.initiator:
+            self._attach(self._pc.createDataChannel(self._label, ordered=True))
+            await self._describe("offer")
+        else:
+            self._pc.on("datachannel", self._attach)
+        await self._ready.wait()
+        if self._connect_error is not None:
+            raise self._connect_error
+        if self._remote is None:  # pragma: no cover - the channel cannot open without it
+            raise ConnectError(ConnectFailureReason.NO_REMOTE_DESCRIPTION)
+
+    async def _monitor(self) -> None:
+        """Dead-peer detection: ICE consent checks, and any received data, prove life."""
+        timeout = self.options.dead_peer_timeout
+        interval = max(0.1, min(2.0, timeout / 5))
+        while not self.gone:
+            await anyio.sleep(interval)
+            rtt = await _aioice.consent_check(self._pc)
+            now = time.monotonic()
+            if rtt is not None:
+                self._rtt = rtt
+                self._last_alive = now
+            elif now - self._last_alive > timeout:
+                self._mark_gone(f"no answer from the peer for {now - self._last_alive:.1f} s")
+
+    async def _close(self) -> None:
+        """Bounded shutdown: flush, say bye, close channel, connection and signaling."""
+        budget = self.options.close_timeout
+        with anyio.move_on_after(budget, shield=True):
+            if not self.gone and self._channel is not None:
+                with anyio.move_on_after(budget / 2):
+                    while len(self._scheduler) or self._channel.bufferedAmount:
+                        if self.gone:
+                            break
+                        await anyio.sleep(0.01)
+            self._mark_gone("closed locally")
+            if not self._bye_received:
+                with anyio.move_on_after(min(1.0, budget / 4)):
+                    try:
+                        await self._signaling.send(to_json_object(ByeSignal()))
+                    except Exception as exc:
+                        logger.debug("could not send bye: %r", exc)
+            if self._channel is not None:
+                self._channel.close()
+            await self._pc.close()
+            with anyio.move_on_after(min(1.0, budget / 4)):
+                try:
+                    await self._signaling.close()
+                except Exception as exc:
+                    logger.debug("signaling close failed: %r", exc)
+
+
+@asynccontextmanager
+async def open_peer(
+    signaling: Signaling, options: WebRTCOptions, *, initiator: bool
+) -> AsyncIterator[DataChannelPeer]:
+    """Connect to the peer behind ``signaling``; yield the connected :class:`DataChannelPeer`.
+
+    Raises :class:`ConnectTimeoutError` after ``options.connect_timeout`` seconds, naming the
+    stage that stalled, or :class:`ConnectError` / :class:`SignalingError` as soon as the
+    attempt is known to have failed.
+    """
+    peer = DataChannelPeer(signaling, options, initiator)
+    async with anyio.create_task_group() as tg:
+        try:
+            with anyio.move_on_after(options.connect_timeout) as scope:
+                await peer._connect(tg)
+            if scope.cancelled_caught:
+                reason, detail = peer._diagnose()
+                raise ConnectTimeoutError(reason, options.connect_timeout, detail)
+            tg.start_soon(peer._sender)
+            tg.start_soon(peer._monitor)
+            yield peer
+        finally:
+            await peer._close()
+            tg.cancel_scope.cancel()
+
+
+__all__ = ["ConnectionInfo", "DataChannelPeer", "open_peer"]
