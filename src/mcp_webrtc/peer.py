@@ -16,7 +16,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 import anyio
@@ -60,7 +60,7 @@ from .exceptions import (
     SignalingError,
 )
 from .options import WebRTCOptions
-from .signaling import Signaling
+from .signaling import Signaling, as_signaling
 
 logger = logging.getLogger("mcp_webrtc.peer")
 
@@ -116,6 +116,7 @@ class DataChannelPeer:
         self._channel: RTCDataChannel | None = None
         self._label = options.channel_label or secrets.token_hex(20)
         self._remote: RemoteCapabilities | None = None
+        self._local_candidates = 0
         self._remote_candidates = 0
         self._pending_candidates: list[CandidateSignal] = []
         self._decoder = FrameDecoder(options.max_message_size)
@@ -351,6 +352,13 @@ class DataChannelPeer:
         else:
             channel.on("open", opened)
 
+    def _on_gathering(self) -> None:
+        # Counted the moment gathering completes: aiortc drops the local candidates again
+        # as soon as ICE fails (e.g. the peer declared it has none).
+        if self._pc.iceGatheringState == "complete" and self._pc.sctp is not None:
+            gatherer = self._pc.sctp.transport.transport.iceGatherer
+            self._local_candidates = len(gatherer.getLocalCandidates())
+
     def _on_state(self) -> None:
         state = self._pc.connectionState
         if state == "failed":
@@ -376,6 +384,8 @@ class DataChannelPeer:
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
             await self._add_candidate(candidate)
+        if self._remote_candidates == 0 and "a=end-of-candidates" in signal.sdp:
+            self._fail_connect(ConnectError(*self._diagnose()))
 
     async def _add_candidate(self, signal: CandidateSignal) -> None:
         if not signal.candidate:
@@ -427,25 +437,32 @@ class DataChannelPeer:
         elif isinstance(signal, ByeSignal):
             self._bye_received = True
             why = "peer said bye" + (f": {signal.reason}" if signal.reason else "")
-            self._fail_connect(ConnectError(ConnectFailureReason.PEER_LEFT, why))
+            reason, detail = self._diagnose()
+            if reason is not ConnectFailureReason.NO_LOCAL_CANDIDATES:
+                reason = ConnectFailureReason.PEER_LEFT
+            self._fail_connect(ConnectError(reason, f"{why}; {detail}"))
             self._mark_gone(why)
         elif isinstance(signal, UnknownSignal):
             logger.warning("ignoring unknown signal (%s): %.200r", signal.why, signal.raw)
 
     def _diagnose(self) -> tuple[ConnectFailureReason, str]:
         pc = self._pc
-        local = _aioice.local_candidate_count(pc)
+        local = self._local_candidates
         dtls = pc.sctp.transport.state if pc.sctp is not None else "new"
         detail = (
             f"local candidates: {local}, remote candidates: {self._remote_candidates}, "
             f"ICE: {pc.iceConnectionState}, DTLS: {dtls}"
         )
+        if self.initiator and local == 0 and pc.iceGatheringState == "complete":
+            return ConnectFailureReason.NO_LOCAL_CANDIDATES, detail  # offered nothing to try
         if self._remote is None:
             return ConnectFailureReason.NO_REMOTE_DESCRIPTION, detail
+        # An answerer whose offer holds no candidate gathers none itself (aiortc stops ICE
+        # at once), so then the remote side is the cause.
+        if self._remote_candidates == 0 and (local > 0 or not self.initiator):
+            return ConnectFailureReason.NO_REMOTE_CANDIDATES, detail
         if local == 0:
             return ConnectFailureReason.NO_LOCAL_CANDIDATES, detail
-        if self._remote_candidates == 0:
-            return ConnectFailureReason.NO_REMOTE_CANDIDATES, detail
         if pc.iceConnectionState not in ("connected", "completed"):
             return ConnectFailureReason.ICE_FAILED, detail
         if dtls != "connected":
@@ -454,18 +471,29 @@ class DataChannelPeer:
 
     async def _connect(self, tg: TaskGroup) -> None:
         self._pc.on("connectionstatechange", self._on_state)
+        self._pc.on("icegatheringstatechange", self._on_gathering)
         await self._signaling.connect()
-        tg.start_soon(self._signaling_loop)
         if self.initiator:
+            # Offer first, then listen: with aiortc's TcpSocketSignaling whoever sends first
+            # is the listening side.
             self._attach(self._pc.createDataChannel(self._label, ordered=True))
             await self._describe("offer")
         else:
             self._pc.on("datachannel", self._attach)
+        tg.start_soon(self._guarded, self._signaling_loop)
         await self._ready.wait()
         if self._connect_error is not None:
             raise self._connect_error
         if self._remote is None:  # pragma: no cover - the channel cannot open without it
             raise ConnectError(ConnectFailureReason.NO_REMOTE_DESCRIPTION)
+
+    async def _guarded(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Run a background task; a bug in it ends the connection instead of escaping."""
+        try:
+            await task()
+        except Exception as exc:
+            logger.exception("internal error in %s", getattr(task, "__name__", task))
+            self._mark_gone(f"internal error: {exc!r}")
 
     async def _monitor(self) -> None:
         """Dead-peer detection: ICE consent checks, and any received data, prove life."""
@@ -481,7 +509,7 @@ class DataChannelPeer:
             elif now - self._last_alive > timeout:
                 self._mark_gone(f"no answer from the peer for {now - self._last_alive:.1f} s")
 
-    async def _close(self) -> None:
+    async def _close(self, reason: str | None = None) -> None:
         """Bounded shutdown: flush, say bye, close channel, connection and signaling."""
         budget = self.options.close_timeout
         with anyio.move_on_after(budget, shield=True):
@@ -495,7 +523,7 @@ class DataChannelPeer:
             if not self._bye_received:
                 with anyio.move_on_after(min(1.0, budget / 4)):
                     try:
-                        await self._signaling.send(to_json_object(ByeSignal()))
+                        await self._signaling.send(to_json_object(ByeSignal(reason)))
                     except Exception as exc:
                         logger.debug("could not send bye: %r", exc)
             if self._channel is not None:
@@ -510,7 +538,7 @@ class DataChannelPeer:
 
 @asynccontextmanager
 async def open_peer(
-    signaling: Signaling, options: WebRTCOptions, *, initiator: bool
+    signaling: Signaling | object, options: WebRTCOptions, *, initiator: bool
 ) -> AsyncIterator[DataChannelPeer]:
     """Connect to the peer behind ``signaling``; yield the connected :class:`DataChannelPeer`.
 
@@ -518,7 +546,8 @@ async def open_peer(
     stage that stalled, or :class:`ConnectError` / :class:`SignalingError` as soon as the
     attempt is known to have failed.
     """
-    peer = DataChannelPeer(signaling, options, initiator)
+    peer = DataChannelPeer(as_signaling(signaling), options, initiator)
+    failure: BaseException | None = None
     async with anyio.create_task_group() as tg:
         try:
             with anyio.move_on_after(options.connect_timeout) as scope:
@@ -526,12 +555,19 @@ async def open_peer(
             if scope.cancelled_caught:
                 reason, detail = peer._diagnose()
                 raise ConnectTimeoutError(reason, options.connect_timeout, detail)
-            tg.start_soon(peer._sender)
-            tg.start_soon(peer._monitor)
-            yield peer
+        except Exception as exc:  # raised below, outside the task group, unwrapped
+            failure = exc
+        if failure is None:
+            tg.start_soon(peer._guarded, peer._sender)
+            tg.start_soon(peer._guarded, peer._monitor)
+        try:
+            if failure is None:
+                yield peer
         finally:
-            await peer._close()
+            await peer._close(None if failure is None else f"connect failed: {failure}")
             tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
 
 
 __all__ = ["ConnectionInfo", "DataChannelPeer", "open_peer"]

@@ -1,0 +1,149 @@
+"""Helpers shared by the tests: the same test code drives mcp 1.x and 2.x."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import string
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import anyio
+import mcp
+
+from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions
+from mcp_webrtc.signaling import JSONObject
+
+MCP2 = hasattr(mcp, "Client")
+
+if MCP2:
+    from mcp import MCPError as MCPErrorType
+else:  # pragma: no cover - exercised in the mcp 1.x run
+    from mcp.shared.exceptions import McpError as MCPErrorType  # type: ignore[no-redef]
+
+MCPError: type[Exception] = MCPErrorType
+
+
+def options(**overrides: Any) -> WebRTCOptions:
+    """Test defaults: loopback host candidates only, short timeouts."""
+    base: dict[str, Any] = {
+        "host_candidates": LOOPBACK_ONLY,
+        "connect_timeout": 10.0,
+        "dead_peer_timeout": 3.0,
+    }
+    base.update(overrides)
+    return WebRTCOptions(**base)
+
+
+def make_server(name: str = "test") -> Any:
+    """An MCPServer (2.x) or FastMCP (1.x) with the tools the tests use."""
+    if MCP2:
+        from mcp.server.mcpserver import MCPServer
+
+        server: Any = MCPServer(name)
+    else:  # pragma: no cover
+        from mcp.server.fastmcp import FastMCP
+
+        server = FastMCP(name)
+
+    @server.tool()
+    def greet(name: str) -> str:
+        """Greet someone."""
+        return f"Hello, {name}!"
+
+    @server.tool(structured_output=False)
+    def echo(data: str) -> str:
+        """Return the argument unchanged."""
+        return data
+
+    @server.tool(structured_output=False)
+    def digest(data: str) -> str:
+        """SHA-256 of the argument's UTF-8 bytes, and its length."""
+        return f"{hashlib.sha256(data.encode()).hexdigest()}:{len(data)}"
+
+    @server.tool(structured_output=False)
+    def blob(size: int, seed: int = 0) -> str:
+        """A deterministic string of ``size`` characters."""
+        return payload(size, seed)
+
+    return server
+
+
+_ALPHABET = string.ascii_letters + string.digits + " -_.,;:!?()[]{}"
+
+
+def payload(size: int, seed: int = 0) -> str:
+    """``size`` characters that survive JSON unescaped (so sizes on the wire are exact)."""
+    rng = random.Random(seed)
+    block = "".join(rng.choice(_ALPHABET) for _ in range(4096))
+    reps, rest = divmod(size, len(block))
+    return block * reps + block[:rest]
+
+
+def text_of(result: Any) -> str:
+    content = result.content[0]
+    assert content.type == "text", content
+    text: str = content.text
+    return text
+
+
+@asynccontextmanager
+async def mcp_client(transport: AbstractAsyncContextManager[Any]) -> AsyncIterator[Any]:
+    """An initialized client over ``transport``: mcp.Client (2.x) or ClientSession (1.x)."""
+    if MCP2:
+        async with mcp.Client(transport) as client:
+            yield client
+    else:  # pragma: no cover
+        async with transport as (read, write), mcp.ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+
+
+class TapSignaling:
+    """Wraps a Signaling; ``rewrite`` may replace each outgoing signal by a list of signals."""
+
+    def __init__(self, inner: Any, rewrite: Any) -> None:
+        self.inner = inner
+        self.rewrite = rewrite
+
+    async def connect(self) -> None:
+        await self.inner.connect()
+
+    async def send(self, signal: JSONObject) -> None:
+        for item in self.rewrite(signal):
+            await self.inner.send(item)
+
+    async def receive(self) -> JSONObject | None:
+        result: JSONObject | None = await self.inner.receive()
+        return result
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def split_candidates(signal: JSONObject) -> list[Any]:
+    """Move a description's candidates into simple-peer candidate signals sent *before* it."""
+    if signal.get("type") not in ("offer", "answer"):
+        return [signal]
+    lines = signal["sdp"].split("\r\n")
+    candidates = [line[2:] for line in lines if line.startswith("a=candidate:")]
+    kept = [line for line in lines if not line.startswith(("a=candidate:", "a=end-of-cand"))]
+    trickled = [
+        {"type": "candidate", "candidate": {"candidate": c, "sdpMid": "0", "sdpMLineIndex": 0}}
+        for c in candidates
+    ]
+    end = {"type": "candidate", "candidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}}
+    return [*trickled, {"type": signal["type"], "sdp": "\r\n".join(kept)}, end]
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    """Wait for a condition the code under test reaches asynchronously (bounded)."""
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.02)
