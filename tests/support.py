@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
+import socket
 import string
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -62,6 +62,12 @@ def make_server(name: str = "test") -> Any:
     def digest(data: str) -> str:
         """SHA-256 of the argument's UTF-8 bytes, and its length."""
         return f"{hashlib.sha256(data.encode()).hexdigest()}:{len(data)}"
+
+    @server.tool(structured_output=False)
+    async def wait(seconds: float) -> str:
+        """Sleep, then answer: a call that stays pending."""
+        await anyio.sleep(seconds)
+        return "done"
 
     @server.tool(structured_output=False)
     def blob(size: int, seed: int = 0) -> str:
@@ -138,8 +144,11 @@ def split_candidates(signal: JSONObject) -> list[Any]:
     return [*trickled, {"type": signal["type"], "sdp": "\r\n".join(kept)}, end]
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def wait_until(predicate: Any, timeout: float = 10.0) -> None:

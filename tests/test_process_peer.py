@@ -1,0 +1,100 @@
+"""A server in another process: aiortc TcpSocketSignaling, large messages, SIGKILL."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from aiortc.contrib.signaling import TcpSocketSignaling
+
+from mcp_webrtc import WebRTCClientTransport, webrtc_client_transport
+
+from .support import MCPError, free_port, mcp_client, options, payload, text_of
+
+pytestmark = [pytest.mark.anyio, pytest.mark.core]
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1024 * 1024
+
+
+@asynccontextmanager
+async def server_process(dead_peer_timeout: float = 3.0) -> AsyncIterator[tuple[Any, int]]:
+    port = free_port()
+    process = await anyio.open_process(
+        [sys.executable, "-m", "tests.serve_tcp", str(port), str(dead_peer_timeout)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=None,
+    )
+    try:
+        yield process, port
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with anyio.fail_after(10):
+            await process.wait()
+
+
+async def test_tcp_socket_signaling_and_function_api() -> None:
+    async with server_process() as (process, port):
+        transport = webrtc_client_transport(TcpSocketSignaling("127.0.0.1", port), options())
+        async with mcp_client(transport) as client:
+            result = await client.call_tool("greet", {"name": "process"})
+            assert text_of(result) == "Hello, process!"
+        # The server process ends its session (and exits) when the client leaves.
+        with anyio.fail_after(15):
+            assert await process.wait() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [16 * MiB, 100 * MiB], ids=["16MiB", "100MiB"])
+async def test_large_messages_both_directions_byte_exact(size: int) -> None:
+    async with server_process() as (_process, port):
+        signaling = TcpSocketSignaling("127.0.0.1", port)
+        async with mcp_client(WebRTCClientTransport(signaling, options())) as client:
+            data = payload(size, seed=7)
+            expected = f"{hashlib.sha256(data.encode()).hexdigest()}:{size}"
+            assert text_of(await client.call_tool("digest", {"data": data})) == expected
+            result = text_of(await client.call_tool("blob", {"size": size, "seed": 7}))
+            assert len(result) == size
+            assert result == data
+
+
+async def test_killed_peer_is_detected_and_pending_call_fails() -> None:
+    dead_peer_timeout = 2.0
+    async with server_process() as (process, port):
+        signaling = TcpSocketSignaling("127.0.0.1", port)
+        transport = WebRTCClientTransport(signaling, options(dead_peer_timeout=dead_peer_timeout))
+        async with mcp_client(transport) as client:
+            assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"
+            failure: list[BaseException] = []
+            pending_sent = anyio.Event()
+
+            async def pending_call() -> None:
+                pending_sent.set()
+                try:
+                    await client.call_tool("wait", {"seconds": 120})
+                except MCPError as exc:
+                    failure.append(exc)
+
+            # Bound: the dead-peer timeout plus generous slack; a hang fails the test.
+            with anyio.fail_after(dead_peer_timeout + 10):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(pending_call)
+                    await pending_sent.wait()
+                    process.kill()  # SIGKILL: no bye, no close, nothing
+                    killed_at = time.monotonic()
+            assert failure, "the pending call should fail"
+            assert "closed" in str(failure[0]).lower()
+            assert transport.peer.gone
+            assert "no answer from the peer" in transport.peer.gone_reason
+            # Not a timing assertion: detection needs at least the configured timeout.
+            assert time.monotonic() - killed_at >= dead_peer_timeout * 0.5
