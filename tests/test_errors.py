@@ -67,7 +67,7 @@ async def test_malformed_frames_get_parse_errors_and_session_continues() -> None
         await assert_alive(peer)
         cases: list[str | bytes] = [
             "this is not json",
-            b"\x09garbage",  # unknown frame type
+            b"\x7fgarbage",  # unknown frame type
             framing.next_frame(77, b"orphan"),  # NEXT for a message never started
             b"\x01\x00",  # FIRST shorter than its header
             b'{"jsonrpc": "2.0", "id": 3, "method": "ping"',  # truncated JSON in binary

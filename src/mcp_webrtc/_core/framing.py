@@ -111,24 +111,26 @@ class Outgoing:
 
 
 class FrameScheduler:
-    """Round-robin over queued messages, one frame at a time.
+    """Chooses the next frame to send.
 
-    A small message queued behind a large transfer waits for at most one chunk of it:
-    after each frame the sender moves on to the next queued message. Frames of one message
+    Whole (single-frame) messages go first, in the order they were queued, so a small
+    message waits behind at most the one chunk already handed to the channel. Chunked
+    messages share the rest round-robin, one frame at a time; the frames of one message
     always leave in order.
     """
 
     def __init__(self) -> None:
-        self._queue: deque[Outgoing] = deque()
+        self._whole: deque[Outgoing] = deque()
+        self._chunked: deque[Outgoing] = deque()
         self._next_id = 0
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._whole) + len(self._chunked)
 
     def push_whole(self, text: str, size: int) -> Outgoing:
         """Queue a message that goes as one text frame."""
         item = Outgoing(data=text, size=size)
-        self._queue.append(item)
+        self._whole.append(item)
         return item
 
     def push_chunked(self, data: bytes, chunk_size: int) -> Outgoing:
@@ -137,7 +139,7 @@ class FrameScheduler:
             raise ValueError("chunk_size must be positive")
         self._next_id = (self._next_id + 1) & MAX_MESSAGE_ID
         item = Outgoing(data=data, size=len(data), chunk_size=chunk_size, message_id=self._next_id)
-        self._queue.append(item)
+        self._chunked.append(item)
         return item
 
     def cancel(self, item: Outgoing) -> bytes | None:
@@ -145,20 +147,24 @@ class FrameScheduler:
         if item.finished or item.aborted:
             return None
         item.aborted = True
-        with contextlib.suppress(ValueError):
-            self._queue.remove(item)
+        for queue in (self._whole, self._chunked):
+            with contextlib.suppress(ValueError):
+                queue.remove(item)
         if item.started and item.message_id is not None:
             return abort_frame(item.message_id)
         return None
 
     def pop_frame(self) -> tuple[str | bytes, Outgoing] | None:
         """Take the next frame to send, or ``None`` when nothing is queued."""
-        if not self._queue:
+        if self._whole:
+            item = self._whole.popleft()
+            return item.next_frame(), item
+        if not self._chunked:
             return None
-        item = self._queue.popleft()
+        item = self._chunked.popleft()
         frame = item.next_frame()
         if not item.finished:
-            self._queue.append(item)
+            self._chunked.append(item)
         return frame, item
 
 

@@ -1,0 +1,224 @@
+"""The pure core against docs/protocol.md: its test vectors, and framing properties."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_webrtc._core import framing, jsonrpc, sdp, signals
+
+SPEC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+
+
+def _vectors() -> list[dict[str, Any]]:
+    text = SPEC.read_text()
+    block = re.search(r"```jsonl vectors\n(.*?)```", text, re.S)
+    assert block, "docs/protocol.md has no test-vector block"
+    return [json.loads(line) for line in block.group(1).splitlines() if line.strip()]
+
+
+VECTORS = _vectors()
+
+
+def _of(kind: str) -> list[dict[str, Any]]:
+    found = [v for v in VECTORS if v["kind"] == kind]
+    assert found, kind
+    return found
+
+
+@pytest.mark.parametrize("vector", _of("encode"))
+def test_encode_vectors(vector: dict[str, Any]) -> None:
+    payload = bytes.fromhex(vector.get("payload", ""))
+    if vector["frame"] == "first":
+        frame = framing.first_frame(vector["id"], vector["total"], payload)
+    elif vector["frame"] == "next":
+        frame = framing.next_frame(vector["id"], payload)
+    else:
+        frame = framing.abort_frame(vector["id"])
+    assert frame.hex() == vector["hex"]
+
+
+def _decode(limit: int, frames: list[dict[str, str]]) -> tuple[list[str], list[int]]:
+    decoder = framing.FrameDecoder(limit)
+    messages: list[str] = []
+    errors: list[int] = []
+    for item in frames:
+        data: str | bytes = item["text"] if "text" in item else bytes.fromhex(item["hex"])
+        try:
+            out = decoder.feed(data)
+        except framing.OversizeMessage:
+            errors.append(jsonrpc.MESSAGE_TOO_LARGE)
+            continue
+        except framing.FrameError:
+            errors.append(jsonrpc.PARSE_ERROR)
+            continue
+        if out is not None:
+            messages.append(out if isinstance(out, str) else out.decode())
+    return messages, errors
+
+
+@pytest.mark.parametrize("vector", _of("decode"))
+def test_decode_vectors(vector: dict[str, Any]) -> None:
+    messages, errors = _decode(vector["limit"], vector["frames"])
+    assert messages == vector["messages"]
+    assert errors == vector["errors"]
+
+
+@pytest.mark.parametrize("vector", _of("sdp"))
+def test_capability_line_vectors(vector: dict[str, Any]) -> None:
+    caps = sdp.parse_capabilities(f"v=0\r\n{vector['line']}\r\n")
+    assert caps.framing_version == vector["version"]
+    assert caps.max_message_size == vector["max_message_size"]
+    added = sdp.add_capability("v=0\r\nt=0 0\r\na=x\r\n", vector["max_message_size"])
+    assert added == f"v=0\r\nt=0 0\r\n{vector['line']}\r\na=x\r\n"
+
+
+@pytest.mark.parametrize("vector", _of("sniff"))
+def test_request_id_sniffing_vectors(vector: dict[str, Any]) -> None:
+    assert jsonrpc.sniff_request_id(vector["head"].encode()) == vector["id"]
+
+
+def test_plain_sdp_defaults_to_rfc_8841_limit() -> None:
+    caps = sdp.parse_capabilities("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n")
+    assert not caps.chunking
+    assert caps.sctp_max_message_size == 65536
+    assert sdp.parse_capabilities("a=max-message-size:262144\r\n").sctp_max_message_size == 262144
+
+
+def _drain(scheduler: framing.FrameScheduler) -> list[tuple[str | bytes, framing.Outgoing]]:
+    out = []
+    while (popped := scheduler.pop_frame()) is not None:
+        out.append(popped)
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 999, 1000, 1001, 4096, 100_003])
+def test_chunked_round_trip_any_size(size: int) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    scheduler = framing.FrameScheduler()
+    scheduler.push_chunked(data, 1000)
+    decoder = framing.FrameDecoder(10**6)
+    results = [decoder.feed(frame) for frame, _ in _drain(scheduler)]
+    assert results[-1] == data
+    assert all(r is None for r in results[:-1])
+    assert decoder.buffered_bytes == 0
+
+
+def test_small_message_waits_at_most_one_chunk_behind_a_large_one() -> None:
+    scheduler = framing.FrameScheduler()
+    big = scheduler.push_chunked(b"x" * 10_000, 1000)
+    first = scheduler.pop_frame()
+    assert first is not None and first[1] is big
+    small = scheduler.push_whole('{"id":1}', 8)
+    frame, item = scheduler.pop_frame() or (None, None)
+    assert item is small and frame == '{"id":1}'
+    rest = _drain(scheduler)
+    assert len(rest) == 9 and all(item is big for _, item in rest)
+
+
+def test_interleaved_large_messages_keep_their_own_order() -> None:
+    scheduler = framing.FrameScheduler()
+    a = scheduler.push_chunked(b"a" * 3000, 1000)
+    b = scheduler.push_chunked(b"b" * 2000, 1000)
+    order = [item for _, item in _drain(scheduler)]
+    assert order == [a, b, a, b, a]
+    decoder = framing.FrameDecoder(10_000)
+    scheduler.push_chunked(b"a" * 3000, 1000)
+    scheduler.push_chunked(b"b" * 2000, 1000)
+    done = [decoder.feed(f) for f, _ in _drain(scheduler)]
+    assert [d for d in done if d is not None] == [b"b" * 2000, b"a" * 3000]
+
+
+def test_cancel_after_start_yields_abort_and_frees_receiver() -> None:
+    scheduler = framing.FrameScheduler()
+    item = scheduler.push_chunked(b"z" * 5000, 1000)
+    decoder = framing.FrameDecoder(10_000)
+    frame, _ = scheduler.pop_frame() or (b"", None)
+    assert decoder.feed(frame) is None
+    assert decoder.buffered_bytes == 1000
+    abort = scheduler.cancel(item)
+    assert abort == framing.abort_frame(item.message_id or 0)
+    assert decoder.feed(abort) is None
+    assert decoder.buffered_bytes == 0
+    assert scheduler.pop_frame() is None
+    # cancelling one that never started needs no ABORT
+    unsent = scheduler.push_chunked(b"q" * 5000, 1000)
+    assert scheduler.cancel(unsent) is None
+
+
+def test_oversize_is_reported_once_and_the_rest_discarded() -> None:
+    decoder = framing.FrameDecoder(2000)
+    with pytest.raises(framing.OversizeMessage) as info:
+        decoder.feed(framing.first_frame(9, 5000, b"{" * 1000))
+    assert (info.value.size, info.value.limit) == (5000, 2000)
+    for _ in range(4):
+        assert decoder.feed(framing.next_frame(9, b"x" * 1000)) is None
+    assert decoder.buffered_bytes == 0
+    assert decoder.feed("{}") == "{}"
+
+
+def test_too_many_partial_messages_is_refused() -> None:
+    decoder = framing.FrameDecoder(10_000, max_partial=2)
+    decoder.feed(framing.first_frame(1, 10, b"a"))
+    decoder.feed(framing.first_frame(2, 10, b"a"))
+    with pytest.raises(framing.FrameError, match="in flight"):
+        decoder.feed(framing.first_frame(3, 10, b"a"))
+
+
+def test_message_ids_wrap_around() -> None:
+    scheduler = framing.FrameScheduler()
+    scheduler._next_id = framing.MAX_MESSAGE_ID
+    assert scheduler.push_chunked(b"x" * 10, 5).message_id == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"type": "offer", "sdp": "v=0"}, signals.DescriptionSignal("offer", "v=0")),
+        ('{"type":"answer","sdp":"v=0"}', signals.DescriptionSignal("answer", "v=0")),
+        (
+            {"type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 1.2.3.4 5 typ "
+             "host", "sdpMid": "0", "sdpMLineIndex": 0}},
+            signals.CandidateSignal("candidate:1 1 udp 1 1.2.3.4 5 typ host", "0", 0),
+        ),
+        (
+            {"type": "candidate", "candidate": "candidate:x", "id": "0", "label": 0},
+            signals.CandidateSignal("candidate:x", "0", 0),
+        ),
+        ({"candidate": {"candidate": "", "sdpMid": "0"}}, signals.CandidateSignal("", "0", None)),
+        ({"type": "bye", "reason": "done"}, signals.ByeSignal("done")),
+    ],
+)
+def test_signal_shapes(raw: object, expected: signals.Signal) -> None:
+    parsed = signals.parse_signal(raw)
+    assert parsed == expected
+    if not isinstance(parsed, signals.UnknownSignal) and not isinstance(raw, str):
+        assert signals.parse_signal(signals.to_json_object(parsed)) == parsed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "nope",
+        42,
+        [1],
+        {"type": "renegotiate", "renegotiate": True},
+        {"type": "offer"},
+        {"type": "candidate", "candidate": {"candidate": 5}},
+        {"type": "candidate", "candidate": {"candidate": "c", "sdpMLineIndex": "0"}},
+    ],
+)
+def test_unknown_signals_never_raise(raw: object) -> None:
+    assert isinstance(signals.parse_signal(raw), signals.UnknownSignal)
+
+
+def test_error_response_shape() -> None:
+    text = jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error")
+    assert json.loads(text) == {
+        "jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}
+    }
