@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import random
 import socket
 import string
@@ -18,12 +19,10 @@ from mcp_webrtc.signaling import JSONObject
 
 MCP2 = hasattr(mcp, "Client")
 
-if MCP2:
-    from mcp import MCPError as MCPErrorType
-else:  # pragma: no cover - exercised in the mcp 1.x run
-    from mcp.shared.exceptions import McpError as MCPErrorType  # type: ignore[no-redef]
-
-MCPError: type[Exception] = MCPErrorType
+#: The SDK's error for a JSON-RPC error answer: MCPError (2.x) or McpError (1.x).
+MCPError: type[Exception] = (
+    mcp.MCPError if MCP2 else importlib.import_module("mcp.shared.exceptions").McpError
+)
 
 
 def options(**overrides: Any) -> WebRTCOptions:
@@ -37,43 +36,41 @@ def options(**overrides: Any) -> WebRTCOptions:
     return WebRTCOptions(**base)
 
 
+def greet(name: str) -> str:
+    """Greet someone."""
+    return f"Hello, {name}!"
+
+
+def echo(data: str) -> str:
+    """Return the argument unchanged."""
+    return data
+
+
+def digest(data: str) -> str:
+    """SHA-256 of the argument's UTF-8 bytes, and its length."""
+    return f"{hashlib.sha256(data.encode()).hexdigest()}:{len(data)}"
+
+
+async def wait(seconds: float) -> str:
+    """Sleep, then answer: a call that stays pending."""
+    await anyio.sleep(seconds)
+    return "done"
+
+
+def blob(size: int, seed: int = 0) -> str:
+    """A deterministic string of ``size`` characters."""
+    return payload(size, seed)
+
+
 def make_server(name: str = "test") -> Any:
     """An MCPServer (2.x) or FastMCP (1.x) with the tools the tests use."""
-    if MCP2:
-        from mcp.server.mcpserver import MCPServer
-
-        server: Any = MCPServer(name)
-    else:  # pragma: no cover
-        from mcp.server.fastmcp import FastMCP
-
-        server = FastMCP(name)
-
-    @server.tool()
-    def greet(name: str) -> str:
-        """Greet someone."""
-        return f"Hello, {name}!"
-
-    @server.tool(structured_output=False)
-    def echo(data: str) -> str:
-        """Return the argument unchanged."""
-        return data
-
-    @server.tool(structured_output=False)
-    def digest(data: str) -> str:
-        """SHA-256 of the argument's UTF-8 bytes, and its length."""
-        return f"{hashlib.sha256(data.encode()).hexdigest()}:{len(data)}"
-
-    @server.tool(structured_output=False)
-    async def wait(seconds: float) -> str:
-        """Sleep, then answer: a call that stays pending."""
-        await anyio.sleep(seconds)
-        return "done"
-
-    @server.tool(structured_output=False)
-    def blob(size: int, seed: int = 0) -> str:
-        """A deterministic string of ``size`` characters."""
-        return payload(size, seed)
-
+    module, cls = (
+        ("mcp.server.mcpserver", "MCPServer") if MCP2 else ("mcp.server.fastmcp", "FastMCP")
+    )
+    server = getattr(importlib.import_module(module), cls)(name)
+    server.add_tool(greet)
+    for tool in (echo, digest, wait, blob):
+        server.add_tool(tool, structured_output=False)
     return server
 
 
@@ -151,8 +148,11 @@ def free_port() -> int:
         return port
 
 
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    """Wait for a condition the code under test reaches asynchronously (bounded)."""
-    with anyio.fail_after(timeout):
-        while not predicate():
+async def wait_until(predicate: Any, limit: float = 10.0) -> None:
+    """Wait (at most ``limit`` seconds) for state the code under test reaches by itself.
+
+    For counters and flags that have no event to wait on; never used to let time pass.
+    """
+    with anyio.fail_after(limit):
+        while not predicate():  # noqa: ASYNC110 - polling observed state, bounded
             await anyio.sleep(0.02)

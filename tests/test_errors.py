@@ -33,6 +33,7 @@ from .support import (
     payload,
     split_candidates,
     text_of,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.core]
@@ -43,7 +44,9 @@ async def raw_client(**server_options: Any) -> AsyncIterator[DataChannelPeer]:
     """A real MCP server, and a raw peer on the client side that sends frames by hand."""
     a, b = MemorySignaling.create_pair()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options(**server_options)))
+        tg.start_soon(
+            run_server, make_server(), WebRTCServerTransport(a, options(**server_options))
+        )
         async with open_peer(b, options(), initiator=False) as peer:
             yield peer
 
@@ -59,7 +62,8 @@ PING = json.dumps({"jsonrpc": "2.0", "id": "alive", "method": "ping"})
 async def assert_alive(peer: DataChannelPeer) -> None:
     await peer.send(PING)
     answer = await next_json(peer)
-    assert answer["id"] == "alive" and answer["result"] == {}, answer
+    assert answer["id"] == "alive", answer
+    assert answer["result"] == {}, answer
 
 
 async def test_malformed_frames_get_parse_errors_and_session_continues() -> None:
@@ -101,8 +105,12 @@ async def test_incoming_oversize_is_discarded_with_an_error_answer() -> None:
     limit = 64 * 1024
     async with raw_client(max_message_size=limit) as peer:
         request = json.dumps(
-            {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-             "params": {"name": "echo", "arguments": {"data": payload(200_000)}}}
+            {
+                "jsonrpc": "2.0",
+                "id": 9,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"data": payload(200_000)}},
+            }
         ).encode()
         for frame_index, start in enumerate(range(0, len(request), 16_000)):
             chunk = request[start : start + 16_000]
@@ -140,13 +148,11 @@ async def test_abort_frees_a_partial_message() -> None:
         async with open_peer(b, options(), initiator=False) as sender:
             assert sender._send_frame(framing.first_frame(1, 100_000, b"x" * 1000))
             assert sender._send_frame(framing.next_frame(1, b"y" * 1000))
-            with anyio.fail_after(10):
-                while not receiver_ready or receiver_ready[0]._decoder.buffered_bytes != 2000:
-                    await anyio.sleep(0.01)
+            await wait_until(
+                lambda: bool(receiver_ready) and receiver_ready[0]._decoder.buffered_bytes == 2000
+            )
             assert sender._send_frame(framing.abort_frame(1))
-            with anyio.fail_after(10):
-                while receiver_ready[0]._decoder.buffered_bytes:
-                    await anyio.sleep(0.01)
+            await wait_until(lambda: receiver_ready[0]._decoder.buffered_bytes == 0)
 
 
 async def test_sending_above_own_limit_raises_and_session_continues() -> None:

@@ -55,9 +55,7 @@ async def test_server_returns_when_client_leaves() -> None:
 async def test_client_can_be_the_offerer() -> None:
     a, b = MemorySignaling.create_pair()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            run_server, make_server(), WebRTCServerTransport(a, options(initiator=False))
-        )
+        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options(initiator=False)))
         transport = WebRTCClientTransport(b, options(initiator=True))
         async with mcp_client(transport) as client:
             assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"

@@ -113,12 +113,15 @@ def test_small_message_waits_at_most_one_chunk_behind_a_large_one() -> None:
     scheduler = framing.FrameScheduler()
     big = scheduler.push_chunked(b"x" * 10_000, 1000)
     first = scheduler.pop_frame()
-    assert first is not None and first[1] is big
+    assert first is not None
+    assert first[1] is big
     small = scheduler.push_whole('{"id":1}', 8)
     frame, item = scheduler.pop_frame() or (None, None)
-    assert item is small and frame == '{"id":1}'
+    assert item is small
+    assert frame == '{"id":1}'
     rest = _drain(scheduler)
-    assert len(rest) == 9 and all(item is big for _, item in rest)
+    assert len(rest) == 9
+    assert all(item is big for _, item in rest)
 
 
 def test_interleaved_large_messages_keep_their_own_order() -> None:
@@ -182,8 +185,14 @@ def test_message_ids_wrap_around() -> None:
         ({"type": "offer", "sdp": "v=0"}, signals.DescriptionSignal("offer", "v=0")),
         ('{"type":"answer","sdp":"v=0"}', signals.DescriptionSignal("answer", "v=0")),
         (
-            {"type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 1.2.3.4 5 typ "
-             "host", "sdpMid": "0", "sdpMLineIndex": 0}},
+            {
+                "type": "candidate",
+                "candidate": {
+                    "candidate": "candidate:1 1 udp 1 1.2.3.4 5 typ host",
+                    "sdpMid": "0",
+                    "sdpMLineIndex": 0,
+                },
+            },
             signals.CandidateSignal("candidate:1 1 udp 1 1.2.3.4 5 typ host", "0", 0),
         ),
         (
@@ -220,5 +229,7 @@ def test_unknown_signals_never_raise(raw: object) -> None:
 def test_error_response_shape() -> None:
     text = jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error")
     assert json.loads(text) == {
-        "jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32700, "message": "Parse error"},
     }

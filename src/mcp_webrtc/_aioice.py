@@ -74,7 +74,9 @@ def _address_predicate(entries: tuple[str, ...]) -> Callable[[str], bool]:
                         host = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
                         networks.append(ipaddress.ip_network(host))
             if not found:
-                raise ConfigurationError(f"host_candidates: no network interface {entry!r}")
+                raise ConfigurationError(
+                    f"host_candidates: no network interface {entry!r}"
+                ) from None
 
     def keep(address: str) -> bool:
         try:

@@ -12,6 +12,7 @@ them into SDK messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
@@ -19,6 +20,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Literal
+
 import anyio
 from aiortc import (
     RTCConfiguration,
@@ -30,7 +33,6 @@ from aiortc import (
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from . import _aioice
 from ._core import jsonrpc
@@ -39,8 +41,8 @@ from ._core.framing import (
     FrameDecoder,
     FrameError,
     FrameScheduler,
-    OversizeMessage,
     Outgoing,
+    OversizeMessage,
 )
 from ._core.sdp import RemoteCapabilities, add_capability, count_candidates, parse_capabilities
 from ._core.signals import (
@@ -63,6 +65,8 @@ from .options import WebRTCOptions
 from .signaling import Signaling, as_signaling
 
 logger = logging.getLogger("mcp_webrtc.peer")
+
+CLOSED_LOCALLY = "closed locally"
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,10 +313,9 @@ class DataChannelPeer:
         if payload is None:
             return
         self.messages_received += 1
-        try:
+        # When the consumer already left, the connection is closing: drop the message.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._incoming_send.send_nowait(payload)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the consumer left; the connection is closing
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -321,7 +324,9 @@ class DataChannelPeer:
             return
         self._gone_reason = reason
         self._gone.set()
-        logger.info("peer gone: %s", reason)
+        logger.log(
+            logging.DEBUG if reason == CLOSED_LOCALLY else logging.INFO, "peer gone: %s", reason
+        )
         self._incoming_send.close()
         self._wake.set()
         self._drained.set()
@@ -375,7 +380,8 @@ class DataChannelPeer:
                 await self._pc.setLocalDescription(await self._pc.createAnswer())
         local = self._pc.localDescription
         sdp = add_capability(local.sdp, self.options.max_message_size)
-        await self._signaling.send(to_json_object(DescriptionSignal(local.type, sdp)))
+        kind_sent: Literal["offer", "answer"] = "offer" if local.type == "offer" else "answer"
+        await self._signaling.send(to_json_object(DescriptionSignal(kind_sent, sdp)))
 
     async def _apply_remote(self, signal: DescriptionSignal) -> None:
         await self._pc.setRemoteDescription(RTCSessionDescription(signal.sdp, signal.type))
@@ -429,7 +435,9 @@ class DataChannelPeer:
         elif isinstance(signal, DescriptionSignal):
             expected = "answer" if self.initiator else "offer"
             if signal.type != expected or self._remote is not None:
-                logger.warning("ignoring unexpected %s (renegotiation is not supported)", signal.type)
+                logger.warning(
+                    "ignoring unexpected %s (renegotiation is not supported)", signal.type
+                )
                 return
             await self._apply_remote(signal)
             if not self.initiator:
@@ -519,7 +527,7 @@ class DataChannelPeer:
                         if self.gone:
                             break
                         await anyio.sleep(0.01)
-            self._mark_gone("closed locally")
+            self._mark_gone(CLOSED_LOCALLY)
             if not self._bye_received:
                 with anyio.move_on_after(min(1.0, budget / 4)):
                     try:

@@ -15,6 +15,9 @@ import math
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
+from aiortc import RTCIceCandidate, RTCSessionDescription
+from aiortc.contrib.signaling import BYE, BaseSignaling
+from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .exceptions import SignalingError
@@ -99,10 +102,6 @@ class AiortcSignaling:
         await self.inner.connect()
 
     async def send(self, signal: JSONObject) -> None:
-        from aiortc import RTCIceCandidate, RTCSessionDescription
-        from aiortc.contrib.signaling import BYE
-        from aiortc.sdp import candidate_from_sdp
-
         kind = signal.get("type")
         obj: object
         if kind in ("offer", "answer"):
@@ -123,10 +122,6 @@ class AiortcSignaling:
         await self.inner.send(obj)
 
     async def receive(self) -> JSONObject | None:
-        from aiortc import RTCIceCandidate, RTCSessionDescription
-        from aiortc.contrib.signaling import BYE
-        from aiortc.sdp import candidate_to_sdp
-
         delay = 0.01
         while True:
             try:
@@ -162,11 +157,7 @@ class AiortcSignaling:
 
 def as_signaling(obj: object) -> Signaling:
     """Return ``obj`` as a :class:`Signaling`, wrapping aiortc signaling objects."""
-    try:
-        from aiortc.contrib.signaling import BaseSignaling
-    except ImportError:  # pragma: no cover - aiortc is a dependency
-        BaseSignaling = ()  # noqa: N806
-    if BaseSignaling and isinstance(obj, BaseSignaling):
+    if isinstance(obj, BaseSignaling):
         return AiortcSignaling(obj)
     if isinstance(obj, Signaling):
         return obj

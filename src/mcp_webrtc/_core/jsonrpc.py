@@ -14,15 +14,11 @@ MESSAGE_TOO_LARGE = -32050
 RequestId = str | int
 
 
-def error_response(
-    request_id: RequestId | None, code: int, message: str, data: Any = None
-) -> str:
+def error_response(request_id: RequestId | None, code: int, message: str, data: Any = None) -> str:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return json.dumps(
-        {"jsonrpc": "2.0", "id": request_id, "error": error}, separators=(",", ":")
-    )
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}, separators=(",", ":"))
 
 
 def request_id_of(obj: object) -> RequestId | None:

@@ -76,8 +76,10 @@ def _parse_candidate(raw: object, obj: JSONObject) -> Signal:
     if isinstance(inner, dict):  # simple-peer / RTCIceCandidate.toJSON()
         text, mid, index = inner.get("candidate"), inner.get("sdpMid"), inner.get("sdpMLineIndex")
     else:  # flat form, as aiortc's contrib signaling writes it
-        text, mid, index = inner, obj.get("sdpMid", obj.get("id")), obj.get(
-            "sdpMLineIndex", obj.get("label")
+        text, mid, index = (
+            inner,
+            obj.get("sdpMid", obj.get("id")),
+            obj.get("sdpMLineIndex", obj.get("label")),
         )
     if text is None:
         text = ""

@@ -1,0 +1,51 @@
+# mcp-webrtc: `make demo` runs the demo, `make test` the whole test suite.
+# Both install what they need (Debian packages via apt-get when missing, Python packages in
+# local virtual environments) and run inside an isolated network namespace.
+
+PYTHON ?= python3
+VENV := .venv
+VENV1 := .venv-mcp1
+NETNS := scripts/netns-run
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: demo test check deps system-deps venv venv-mcp1 bench clean
+
+system-deps:
+	@if ! command -v ip >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[dev,fast]'
+	touch $@
+
+$(VENV1)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV1)
+	$(VENV1)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV1)/bin/pip install $(PIP_FLAGS) -e . 'mcp>=1.10,<2' pytest pytest-timeout
+	touch $@
+
+venv: $(VENV)/.installed
+venv-mcp1: $(VENV1)/.installed
+deps: system-deps venv venv-mcp1
+
+demo: system-deps venv
+	$(NETNS) $(VENV)/bin/python examples/seed_example.py
+
+check: venv
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+test: deps check
+	$(NETNS) $(VENV)/bin/python -m pytest -q -ra
+	@echo "--- core tests against the latest mcp 1.x"
+	$(NETNS) $(VENV1)/bin/python -m pytest -q -ra -m core
+
+bench: system-deps venv
+	$(NETNS) $(VENV)/bin/python benchmarks/compare.py
+
+clean:
+	rm -rf $(VENV) $(VENV1) .mypy_cache .ruff_cache .pytest_cache
