@@ -79,7 +79,11 @@ async def test_round_trip_sizes_both_directions(size: int) -> None:
 
 
 async def test_small_calls_overtake_a_large_transfer() -> None:
-    """A 16 MiB result in flight holds small calls back by about one chunk, not 16 MiB."""
+    """Small calls made while a 16 MiB result streams in complete before it does.
+
+    Without interleaving, each small answer would queue behind the rest of the large one.
+    (What still delays them is SCTP's in-flight window, not our queue; see the README.)
+    """
     a, b = MemorySignaling.create_pair()
     order: list[str] = []
     async with anyio.create_task_group() as tg:
@@ -97,12 +101,11 @@ async def test_small_calls_overtake_a_large_transfer() -> None:
                 calls.start_soon(big)
                 # Start the small calls once the large result is streaming in.
                 await wait_until(lambda: transport.peer.bytes_received > start + 1024 * 1024)
-                for i in range(10):
+                for i in range(3):
                     result = await client.call_tool("greet", {"name": str(i)})
                     assert text_of(result) == f"Hello, {i}!"
                     order.append(f"small{i}")
-    assert order[-1] == "big", order
-    assert order[:10] == [f"small{i}" for i in range(10)]
+    assert order == ["small0", "small1", "small2", "big"]
 
 
 async def test_leaving_the_transport_leaves_no_tasks() -> None:

@@ -33,8 +33,11 @@ def _of(kind: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("vector", _of("encode"))
 def test_encode_vectors(vector: dict[str, Any]) -> None:
     payload = bytes.fromhex(vector.get("payload", ""))
-    if vector["frame"] == "first":
-        frame = framing.first_frame(vector["id"], vector["total"], payload)
+    if vector["frame"] in ("first", "first_deflate"):
+        size: int = vector["size"] if "size" in vector else vector["total"]
+        frame = framing.first_frame(
+            vector["id"], size, payload, deflate=vector["frame"] == "first_deflate"
+        )
     elif vector["frame"] == "next":
         frame = framing.next_frame(vector["id"], payload)
     else:
@@ -73,7 +76,10 @@ def test_capability_line_vectors(vector: dict[str, Any]) -> None:
     caps = sdp.parse_capabilities(f"v=0\r\n{vector['line']}\r\n")
     assert caps.framing_version == vector["version"]
     assert caps.max_message_size == vector["max_message_size"]
-    added = sdp.add_capability("v=0\r\nt=0 0\r\na=x\r\n", vector["max_message_size"])
+    assert caps.deflate is vector["deflate"]
+    added = sdp.add_capability(
+        "v=0\r\nt=0 0\r\na=x\r\n", vector["max_message_size"], deflate=vector["deflate"]
+    )
     assert added == f"v=0\r\nt=0 0\r\n{vector['line']}\r\na=x\r\n"
 
 
@@ -106,6 +112,38 @@ def test_chunked_round_trip_any_size(size: int) -> None:
     results = [decoder.feed(frame) for frame, _ in _drain(scheduler)]
     assert results[-1] == data
     assert all(r is None for r in results[:-1])
+    assert decoder.buffered_bytes == 0
+
+
+@pytest.mark.parametrize("size", [0, 1, 999, 70_000, 300_001])
+@pytest.mark.parametrize("kind", ["json", "random"])
+def test_deflated_round_trip(size: int, kind: str) -> None:
+    import random
+
+    if kind == "json":
+        data = json.dumps({"items": list(range(size))}).encode()[:size]
+    else:
+        data = random.Random(size).randbytes(size)
+    scheduler = framing.FrameScheduler()
+    item = scheduler.push_chunked(data, 1000, compress=True)
+    frames = [frame for frame, _ in _drain(scheduler)]
+    assert item.finished
+    assert all(len(f) <= 1000 + framing.FIRST_HEADER_SIZE for f in frames)
+    assert isinstance(frames[0], bytes)
+    assert frames[0][0] == framing.FRAME_FIRST_DEFLATE
+    decoder = framing.FrameDecoder(10**6)
+    results = [decoder.feed(frame) for frame in frames]
+    assert results[-1] == data
+    assert decoder.buffered_bytes == 0
+    if kind == "json" and size > 10_000:
+        assert sum(len(f) for f in frames) < size / 2  # it does compress
+
+
+def test_deflate_bomb_is_refused_without_inflating_it() -> None:
+    bomb = framing.deflate(b"{" + b" " * 50_000_000)  # 50 MB of spaces, ~50 KB deflated
+    decoder = framing.FrameDecoder(1_000_000)
+    with pytest.raises(framing.FrameError, match="beyond its announced size"):
+        decoder.feed(framing.first_frame(1, 1000, bomb, deflate=True))
     assert decoder.buffered_bytes == 0
 
 

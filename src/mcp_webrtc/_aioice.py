@@ -1,8 +1,9 @@
 """The one place that touches aiortc/aioice internals.
 
-Three needs have no public aiortc API: restricting ICE host candidates to an allow-list,
-reading the selected candidate pair, and sending an ICE consent check (a STUN binding
-request, RFC 7675) on demand to learn whether the peer is still there. Each accessor checks
+Four needs have no public aiortc API: restricting ICE host candidates to an allow-list,
+reading the selected candidate pair, enlarging its socket's receive buffer, and sending an
+ICE consent check (a STUN binding request, RFC 7675) on demand to learn whether the peer
+is still there. Each accessor checks
 that the private attribute it needs exists and raises :class:`ConfigurationError` naming
 the installed versions when an aiortc/aioice upgrade moved it, rather than misbehaving.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ipaddress
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -141,6 +143,28 @@ def selected_pair(pc: Any) -> tuple[Endpoint, Endpoint] | None:
 def local_candidate_count(pc: Any) -> int:
     conn = _connection(pc)
     return 0 if conn is None else len(conn.local_candidates)
+
+
+def set_receive_buffer(pc: Any, size: int) -> int | None:
+    """Enlarge the kernel receive buffer of the selected pair's UDP socket.
+
+    aioice asks for 256 KiB; under load the kernel then drops datagrams and SCTP stalls for
+    a retransmission timeout (about 1 s). Returns the size the kernel granted (Linux reports
+    twice the request, capped by ``net.core.rmem_max``), or ``None`` when there is no
+    socket to tune (before nomination, or a TCP/TLS TURN connection).
+    """
+    conn = _connection(pc)
+    pair = None if conn is None else getattr(conn, "_nominated", {}).get(1)
+    transport = getattr(getattr(pair, "protocol", None), "transport", None)
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_DGRAM:
+        return None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        granted: int = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    except OSError:
+        return None
+    return granted
 
 
 async def consent_check(pc: Any) -> float | None:

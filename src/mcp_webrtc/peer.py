@@ -91,6 +91,8 @@ class ConnectionInfo:
     peer_chunking: bool
     #: The largest message the peer accepts, in bytes (0: no limit announced).
     peer_max_message_size: int
+    #: Whether large messages to the peer are raw-DEFLATE compressed.
+    compression: bool
 
 
 def _ice_configuration(options: WebRTCOptions) -> RTCConfiguration:
@@ -171,6 +173,7 @@ class DataChannelPeer:
             channel_label=self._label,
             peer_chunking=bool(self._remote and self._remote.chunking),
             peer_max_message_size=self._peer_limit(),
+            compression=bool(self.options.compression and self._remote and self._remote.deflate),
         )
 
     def _peer_limit(self) -> int:
@@ -234,7 +237,8 @@ class DataChannelPeer:
             chunk = min(self.options.chunk_size, sctp_limit - FIRST_HEADER_SIZE)
             if size <= chunk:
                 return self._scheduler.push_whole(text, size)
-            return self._scheduler.push_chunked(data, chunk)
+            deflate = self.options.compression and self._remote.deflate
+            return self._scheduler.push_chunked(data, chunk, compress=deflate)
         if self._remote.sctp_max_message_size and size > self._remote.sctp_max_message_size:
             raise MessageTooLargeError(
                 size,
@@ -350,6 +354,8 @@ class DataChannelPeer:
 
         def opened() -> None:
             self._last_alive = time.monotonic()
+            granted = _aioice.set_receive_buffer(self._pc, self.options.udp_receive_buffer)
+            logger.debug("data channel open; UDP receive buffer %s bytes", granted)
             self._ready.set()
 
         if channel.readyState == "open":
@@ -379,7 +385,9 @@ class DataChannelPeer:
             else:
                 await self._pc.setLocalDescription(await self._pc.createAnswer())
         local = self._pc.localDescription
-        sdp = add_capability(local.sdp, self.options.max_message_size)
+        sdp = add_capability(
+            local.sdp, self.options.max_message_size, deflate=self.options.compression
+        )
         kind_sent: Literal["offer", "answer"] = "offer" if local.type == "offer" else "answer"
         await self._signaling.send(to_json_object(DescriptionSignal(kind_sent, sdp)))
 

@@ -11,24 +11,29 @@ Wire summary
   or a UTF-8 byte-order mark) is one whole JSON-RPC message as UTF-8.
 * Any other binary message is a chunk frame; its first byte is the frame type:
 
-  ``0x01`` FIRST: ``u32`` message id, ``u64`` total payload length, then payload bytes.
-  ``0x02`` NEXT:  ``u32`` message id, then payload bytes.
+  ``0x01`` FIRST: ``u32`` message id, ``u64`` message size, then payload bytes.
+  ``0x04`` FIRST_DEFLATE: as FIRST, but the payloads of the message's frames form one raw
+  DEFLATE stream (RFC 1951) that inflates to the message; the size is the inflated size.
+  ``0x02`` NEXT: ``u32`` message id, then payload bytes.
   ``0x03`` ABORT: ``u32`` message id; the sender gave up on that message.
 
-  All integers are big-endian. A message is complete when the bytes received for its id
-  reach the total announced in FIRST. Frames of different ids may interleave.
+  All integers are big-endian. A plain message is complete when its payloads reach the
+  size announced in FIRST; a deflated one when its DEFLATE stream ends (and it must then
+  have inflated to exactly the announced size). Frames of different ids may interleave.
 """
 
 from __future__ import annotations
 
 import contextlib
 import struct
-from collections import deque
-from dataclasses import dataclass
+import zlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 
 FRAME_FIRST = 0x01
 FRAME_NEXT = 0x02
 FRAME_ABORT = 0x03
+FRAME_FIRST_DEFLATE = 0x04
 
 _FIRST = struct.Struct("!BIQ")
 _NEXT = struct.Struct("!BI")
@@ -39,6 +44,11 @@ NEXT_HEADER_SIZE = _NEXT.size  # 5
 JSON_START_BYTES = frozenset(b"{[ \t\r\n\xef")
 
 MAX_MESSAGE_ID = 0xFFFFFFFF
+#: Bytes of a message's start kept for error reports (to find a request's id).
+HEAD_SIZE = 4096
+#: DEFLATE level for outgoing messages: fastest, most of the gain for JSON.
+DEFLATE_LEVEL = 1
+_RAW_DEFLATE = -15  # zlib wbits for a raw DEFLATE stream, no header or checksum
 
 
 class FrameError(ValueError):
@@ -63,8 +73,11 @@ class OversizeMessage(ValueError):
 # --------------------------------------------------------------------------- encoding
 
 
-def first_frame(message_id: int, total: int, payload: bytes | memoryview) -> bytes:
-    return _FIRST.pack(FRAME_FIRST, message_id, total) + payload
+def first_frame(
+    message_id: int, size: int, payload: bytes | memoryview, *, deflate: bool = False
+) -> bytes:
+    kind = FRAME_FIRST_DEFLATE if deflate else FRAME_FIRST
+    return _FIRST.pack(kind, message_id, size) + payload
 
 
 def next_frame(message_id: int, payload: bytes | memoryview) -> bytes:
@@ -75,39 +88,73 @@ def abort_frame(message_id: int) -> bytes:
     return _NEXT.pack(FRAME_ABORT, message_id)
 
 
+def deflate(data: bytes) -> bytes:
+    """``data`` as one raw DEFLATE stream, as the sender produces it (for tests and tools)."""
+    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
+    return compressor.compress(data) + compressor.flush()
+
+
 # --------------------------------------------------------------------------- scheduling
 
 
 @dataclass(eq=False)
 class Outgoing:
-    """One message queued for sending: a whole text frame, or chunk frames of ``data``."""
+    """One message queued for sending: a whole text frame, or chunk frames of ``data``.
+
+    With ``compress`` the chunk payloads are produced lazily by a streaming compressor, a
+    chunk at a time, so compression overlaps with sending and never holds a second copy.
+    """
 
     data: str | bytes
     size: int
     chunk_size: int | None = None  # None: one whole text frame
     message_id: int | None = None
-    offset: int = 0
+    compress: bool = False
+    offset: int = 0  # bytes of ``data`` consumed
+    started: bool = False
     finished: bool = False
     aborted: bool = False
-
-    @property
-    def started(self) -> bool:
-        return self.offset > 0
+    _pending: bytearray = field(default_factory=bytearray, repr=False)
+    _compressor: zlib._Compress | None = field(default=None, repr=False)
 
     def next_frame(self) -> str | bytes:
+        first, self.started = not self.started, True
         if self.chunk_size is None or isinstance(self.data, str):
             self.offset = self.size
             self.finished = True
             return self.data
         assert self.message_id is not None
+        payload = self._next_compressed() if self.compress else self._next_plain()
+        if first:
+            return first_frame(self.message_id, self.size, payload, deflate=self.compress)
+        return next_frame(self.message_id, payload)
+
+    def _next_plain(self) -> memoryview:
+        assert self.chunk_size is not None
+        assert isinstance(self.data, bytes)
         view = memoryview(self.data)[self.offset : self.offset + self.chunk_size]
-        if self.offset == 0:
-            frame = first_frame(self.message_id, self.size, view)
-        else:
-            frame = next_frame(self.message_id, view)
         self.offset += len(view)
         self.finished = self.offset >= self.size
-        return frame
+        return view
+
+    def _next_compressed(self) -> bytes:
+        assert self.chunk_size is not None
+        assert isinstance(self.data, bytes)
+        if self._compressor is None:
+            self._compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
+        view = memoryview(self.data)
+        while len(self._pending) < self.chunk_size and self.offset < self.size:
+            piece = view[self.offset : self.offset + self.chunk_size]
+            self.offset += len(piece)
+            self._pending += self._compressor.compress(piece)
+            if self.offset >= self.size:
+                self._pending += self._compressor.flush()
+        if self.size == 0 and not self._pending and not self.finished:
+            self._pending += self._compressor.flush()
+        payload = bytes(self._pending[: self.chunk_size])
+        del self._pending[: self.chunk_size]
+        self.finished = self.offset >= self.size and not self._pending
+        return payload
 
 
 class FrameScheduler:
@@ -133,12 +180,19 @@ class FrameScheduler:
         self._whole.append(item)
         return item
 
-    def push_chunked(self, data: bytes, chunk_size: int) -> Outgoing:
-        """Queue a message that goes as chunk frames of at most ``chunk_size`` payload bytes."""
+    def push_chunked(self, data: bytes, chunk_size: int, *, compress: bool = False) -> Outgoing:
+        """Queue a message that goes as chunk frames of at most ``chunk_size`` payload bytes,
+        raw-DEFLATE-compressed when ``compress`` is set."""
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self._next_id = (self._next_id + 1) & MAX_MESSAGE_ID
-        item = Outgoing(data=data, size=len(data), chunk_size=chunk_size, message_id=self._next_id)
+        item = Outgoing(
+            data=data,
+            size=len(data),
+            chunk_size=chunk_size,
+            message_id=self._next_id,
+            compress=compress,
+        )
         self._chunked.append(item)
         return item
 
@@ -173,45 +227,51 @@ class FrameScheduler:
 
 @dataclass(slots=True)
 class _Partial:
-    total: int
-    buffer: bytearray | None  # None while discarding an oversize message
-    received: int = 0
+    size: int  # announced message size
+    buffer: bytearray
+    received: int = 0  # wire payload bytes (plain) so far
+    inflater: zlib._Decompress | None = None
 
 
 class FrameDecoder:
-    """Reassembles chunk frames and checks limits.
+    """Reassembles (and inflates) chunk frames and checks limits.
 
     :meth:`feed` returns the complete message payload (``str`` or ``bytes``), or ``None`` when
     the frame only advanced a partial message. It raises :class:`FrameError` for a malformed
-    frame and :class:`OversizeMessage` once for a message above ``max_message_size`` (the rest
-    of that message's frames are then dropped silently). Memory held is at most
-    ``max_partial`` partial messages of at most ``max_message_size`` bytes each.
+    frame and :class:`OversizeMessage` once for a message above ``max_message_size``; the rest
+    of that message's frames are then dropped silently. Memory held grows with the bytes
+    actually received, and is at most ``max_partial`` messages of at most
+    ``max_message_size`` bytes each; an inflating message can never exceed its announced
+    size.
     """
 
     def __init__(self, max_message_size: int, max_partial: int = 64) -> None:
         self.max_message_size = max_message_size
         self.max_partial = max_partial
         self._partials: dict[int, _Partial] = {}
+        self._discarding: OrderedDict[int, int | None] = OrderedDict()  # id -> bytes left
 
     @property
     def buffered_bytes(self) -> int:
-        return sum(p.received for p in self._partials.values() if p.buffer is not None)
+        return sum(len(p.buffer) for p in self._partials.values())
 
     def feed(self, data: str | bytes) -> str | bytes | None:
         if isinstance(data, str):
-            size = len(data.encode("utf-8")) if len(data) * 4 > self.max_message_size else 0
-            if size > self.max_message_size:
-                raise OversizeMessage(size, self.max_message_size, data[:4096].encode("utf-8"))
+            if len(data) > self.max_message_size // 4:  # cheap check first
+                size = len(data.encode("utf-8"))
+                if size > self.max_message_size:
+                    head = data[:HEAD_SIZE].encode("utf-8")
+                    raise OversizeMessage(size, self.max_message_size, head)
             return data
         if not data:
             raise FrameError("empty binary frame")
         kind = data[0]
         if kind in JSON_START_BYTES:
             if len(data) > self.max_message_size:
-                raise OversizeMessage(len(data), self.max_message_size, bytes(data[:4096]))
+                raise OversizeMessage(len(data), self.max_message_size, bytes(data[:HEAD_SIZE]))
             return data
-        if kind == FRAME_FIRST:
-            return self._first(data)
+        if kind in (FRAME_FIRST, FRAME_FIRST_DEFLATE):
+            return self._first(data, deflated=kind == FRAME_FIRST_DEFLATE)
         if kind == FRAME_NEXT:
             return self._next(data)
         if kind == FRAME_ABORT:
@@ -219,50 +279,87 @@ class FrameDecoder:
                 raise FrameError("ABORT frame has a wrong length")
             _, message_id = _NEXT.unpack_from(data)
             self._partials.pop(message_id, None)
+            self._discarding.pop(message_id, None)
             return None
         raise FrameError(f"unknown frame type 0x{kind:02x}")
 
-    def _first(self, data: bytes) -> str | bytes | None:
+    def _discard(self, message_id: int, left: int | None) -> None:
+        self._discarding[message_id] = left
+        while len(self._discarding) > 1024:
+            self._discarding.popitem(last=False)
+
+    def _first(self, data: bytes, *, deflated: bool) -> str | bytes | None:
         if len(data) < FIRST_HEADER_SIZE:
             raise FrameError("FIRST frame is shorter than its header")
-        _, message_id, total = _FIRST.unpack_from(data)
+        _, message_id, size = _FIRST.unpack_from(data)
         payload = memoryview(data)[FIRST_HEADER_SIZE:]
+        self._discarding.pop(message_id, None)
         if message_id in self._partials:
             del self._partials[message_id]
             raise FrameError(f"FIRST frame for message {message_id}, which is still open")
-        if len(payload) > total:
-            raise FrameError("FIRST frame carries more bytes than its announced total")
-        if total > self.max_message_size:
-            if len(payload) < total:
-                self._partials[message_id] = _Partial(total, None, len(payload))
-            raise OversizeMessage(total, self.max_message_size, bytes(payload[:4096]))
-        if len(payload) == total:
-            return bytes(payload)
+        if not deflated and len(payload) > size:
+            raise FrameError("FIRST frame carries more bytes than its announced size")
+        if size > self.max_message_size:
+            head = bytes(payload[:HEAD_SIZE])
+            if deflated:
+                head = zlib.decompressobj(_RAW_DEFLATE).decompress(head, HEAD_SIZE)
+                self._discard(message_id, None)
+            elif len(payload) < size:
+                self._discard(message_id, size - len(payload))
+            raise OversizeMessage(size, self.max_message_size, head)
         if len(self._partials) >= self.max_partial:
             raise FrameError(f"more than {self.max_partial} chunked messages in flight")
-        buffer = bytearray(total)
-        buffer[: len(payload)] = payload
-        self._partials[message_id] = _Partial(total, buffer, len(payload))
-        return None
+        partial = _Partial(size, bytearray())
+        if deflated:
+            partial.inflater = zlib.decompressobj(_RAW_DEFLATE)
+        self._partials[message_id] = partial
+        return self._append(message_id, partial, payload)
 
     def _next(self, data: bytes) -> str | bytes | None:
         if len(data) < NEXT_HEADER_SIZE:
             raise FrameError("NEXT frame is shorter than its header")
         _, message_id = _NEXT.unpack_from(data)
+        payload = memoryview(data)[NEXT_HEADER_SIZE:]
         partial = self._partials.get(message_id)
         if partial is None:
+            if message_id in self._discarding:
+                left = self._discarding[message_id]
+                if left is not None:
+                    left -= len(payload)
+                    if left <= 0:
+                        del self._discarding[message_id]
+                    else:
+                        self._discarding[message_id] = left
+                return None
             raise FrameError(f"NEXT frame for unknown message {message_id}")
-        payload = memoryview(data)[NEXT_HEADER_SIZE:]
-        end = partial.received + len(payload)
-        if end > partial.total:
-            del self._partials[message_id]
-            raise FrameError(f"message {message_id} overruns its announced total")
-        if partial.buffer is not None:
-            partial.buffer[partial.received : end] = payload
-        partial.received = end
-        if end < partial.total:
+        return self._append(message_id, partial, payload)
+
+    def _append(self, message_id: int, partial: _Partial, payload: memoryview) -> bytes | None:
+        inflater = partial.inflater
+        if inflater is None:
+            end = partial.received + len(payload)
+            if end > partial.size:
+                del self._partials[message_id]
+                raise FrameError(f"message {message_id} overruns its announced size")
+            partial.buffer += payload
+            partial.received = end
+            done = end == partial.size
+        else:
+            room = partial.size - len(partial.buffer)
+            try:
+                out = inflater.decompress(payload, room + 1)
+            except zlib.error as exc:
+                del self._partials[message_id]
+                raise FrameError(f"message {message_id}: invalid DEFLATE data ({exc})") from None
+            if len(out) > room or inflater.unconsumed_tail or inflater.unused_data:
+                del self._partials[message_id]
+                raise FrameError(f"message {message_id} inflates beyond its announced size")
+            partial.buffer += out
+            done = inflater.eof
+            if done and len(partial.buffer) != partial.size:
+                del self._partials[message_id]
+                raise FrameError(f"message {message_id} inflates to less than its announced size")
+        if not done:
             return None
         del self._partials[message_id]
-        if partial.buffer is None:
-            return None
         return bytes(partial.buffer)

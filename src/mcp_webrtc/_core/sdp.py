@@ -1,6 +1,7 @@
 """Small, pure SDP helpers: read limits and candidates, and carry the framing capability.
 
-The capability line ``a=x-mcp-webrtc:1;max-message-size=<bytes>`` is added at session level
+The capability line ``a=x-mcp-webrtc:1;max-message-size=<bytes>[;compression=deflate-raw]``
+is added at session level
 to the SDP that we *signal* (never to the description given to the local peer connection).
 A peer whose SDP has it reassembles chunk frames and accepts messages up to the size it
 names; a peer without it (the TypeScript seed, simple-peer, a plain browser page) receives
@@ -27,6 +28,8 @@ class RemoteCapabilities:
     framing_version: int | None
     #: The largest reassembled message the peer accepts (capability line), if announced.
     max_message_size: int | None
+    #: Whether the peer inflates FIRST_DEFLATE messages (``compression=deflate-raw``).
+    deflate: bool = False
 
     @property
     def chunking(self) -> bool:
@@ -47,6 +50,7 @@ def parse_capabilities(sdp: str) -> RemoteCapabilities:
     sctp_max = DEFAULT_SCTP_MAX_MESSAGE_SIZE
     version: int | None = None
     max_size: int | None = None
+    deflate = False
     for name, value in _attributes(sdp):
         if name == "max-message-size":
             try:
@@ -60,16 +64,23 @@ def parse_capabilities(sdp: str) -> RemoteCapabilities:
             except ValueError:
                 continue
             for item in fields[1:]:
-                key, _, val = item.partition("=")
-                if key.strip() == "max-message-size" and val.strip().isdigit():
+                key, _, val = (part.strip() for part in item.partition("="))
+                if key == "max-message-size" and val.isdigit():
                     max_size = int(val)
-    return RemoteCapabilities(sctp_max, version, max_size)
+                elif key == "compression":
+                    deflate = "deflate-raw" in val.split(",")
+    return RemoteCapabilities(sctp_max, version, max_size, deflate)
 
 
-def add_capability(sdp: str, max_message_size: int) -> str:
+def capability_line(max_message_size: int, *, deflate: bool) -> str:
+    line = f"a={CAPABILITY_ATTRIBUTE}:{FRAMING_VERSION};max-message-size={max_message_size}"
+    return line + (";compression=deflate-raw" if deflate else "")
+
+
+def add_capability(sdp: str, max_message_size: int, *, deflate: bool = True) -> str:
     """Return ``sdp`` with our capability line after the session's ``t=`` line."""
     eol = "\r\n" if "\r\n" in sdp else "\n"
-    line = f"a={CAPABILITY_ATTRIBUTE}:{FRAMING_VERSION};max-message-size={max_message_size}"
+    line = capability_line(max_message_size, deflate=deflate)
     lines = sdp.split(eol)
     for index, text in enumerate(lines):
         if text.startswith("t="):

@@ -1,0 +1,68 @@
+"""The MCP server every benchmark talks to, in its own process.
+
+Usage: python benchmarks/bench_server.py stdio
+       python benchmarks/bench_server.py http PORT
+       python benchmarks/bench_server.py webrtc PORT [--uvloop]   (aiortc TcpSocketSignaling)
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import sys
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ImageContent
+
+from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions, WebRTCServerTransport, run_server
+
+server = MCPServer("bench")
+_TEXT = "".join(random.Random(1).choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(4096))
+
+
+def echo(text: str) -> str:
+    """Return the argument."""
+    return text
+
+
+def text_blob(size: int) -> str:
+    """``size`` characters of plain text."""
+    return (_TEXT * (size // len(_TEXT) + 1))[:size]
+
+
+def binary_blob(size: int) -> ImageContent:
+    """``size`` random bytes as a base64 image content block."""
+    data = random.Random(size).randbytes(size)
+    return ImageContent(data=base64.b64encode(data).decode(), mime_type="application/octet-stream")
+
+
+for tool in (echo, text_blob, binary_blob):
+    server.add_tool(tool, structured_output=False)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    mode = sys.argv[1]
+    if mode == "stdio":
+        server.run("stdio")
+    elif mode == "http":
+        import uvicorn
+
+        app = server.streamable_http_app(max_request_body_size=64 * 1024 * 1024)
+        uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    elif mode == "webrtc":
+        from aiortc.contrib.signaling import TcpSocketSignaling
+
+        options = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
+        transport = WebRTCServerTransport(TcpSocketSignaling("127.0.0.1", int(sys.argv[2])), options)
+        backend_options = {"use_uvloop": True} if "--uvloop" in sys.argv else {}
+        anyio.run(run_server, server, transport, backend_options=backend_options)
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main()
