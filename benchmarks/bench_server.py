@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/bench_server.py stdio
        python benchmarks/bench_server.py http PORT
-       python benchmarks/bench_server.py webrtc PORT [--uvloop]   (aiortc TcpSocketSignaling)
+       python benchmarks/bench_server.py webrtc PORT [--uvloop]
+           (sessions one after another, each signaled over aiortc's TcpSocketSignaling)
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from mcp.types import ImageContent
 from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions, WebRTCServerTransport, run_server
 
 server = MCPServer("bench")
-_TEXT = "".join(random.Random(1).choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(4096))
+_RNG = random.Random(1)
+_WORDS = [
+    "".join(_RNG.choice("etaoinshrdlucmfwypvbgkqjxz") for _ in range(_RNG.randint(2, 9)))
+    for _ in range(2000)
+]
+# Text like a tool's prose or log output: words drawn from a 2000-word vocabulary. It
+# deflates about 2.5-3x, as real text does; nothing repeats at the block level.
+_TEXT = " ".join(_RNG.choice(_WORDS) for _ in range(400_000))
 
 
 def echo(text: str) -> str:
@@ -28,8 +36,11 @@ def echo(text: str) -> str:
 
 
 def text_blob(size: int) -> str:
-    """``size`` characters of plain text."""
-    return (_TEXT * (size // len(_TEXT) + 1))[:size]
+    """``size`` characters of word-like text."""
+    text = _TEXT[random.Random(size).randrange(len(_TEXT) // 2) :]
+    while len(text) < size:
+        text += " " + _TEXT
+    return text[:size]
 
 
 def binary_blob(size: int) -> ImageContent:
@@ -57,9 +68,17 @@ def main() -> None:
         from aiortc.contrib.signaling import TcpSocketSignaling
 
         options = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
-        transport = WebRTCServerTransport(TcpSocketSignaling("127.0.0.1", int(sys.argv[2])), options)
+        port = int(sys.argv[2])
+
+        async def serve_forever() -> None:
+            # One session after another, each on a fresh TcpSocketSignaling: it listens as
+            # soon as its offer is ready, so a client finds the server waiting, as with HTTP.
+            while True:
+                signaling = TcpSocketSignaling("127.0.0.1", port)
+                await run_server(server, WebRTCServerTransport(signaling, options))
+
         backend_options = {"use_uvloop": True} if "--uvloop" in sys.argv else {}
-        anyio.run(run_server, server, transport, backend_options=backend_options)
+        anyio.run(serve_forever, backend_options=backend_options)
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -90,23 +90,26 @@ async def http_target(uvloop: bool) -> AsyncIterator[Factory]:
 async def webrtc_target(uvloop: bool) -> AsyncIterator[Factory]:
     from aiortc.contrib.signaling import TcpSocketSignaling
 
-    @asynccontextmanager
-    async def connect() -> AsyncIterator[Any]:
-        port = free_port()
-        async with process("webrtc", str(port), *(["--uvloop"] if uvloop else [])):
-            await wait_for_port_free_or_listening(port)
+    port = free_port()
+    async with process("webrtc", str(port), *(["--uvloop"] if uvloop else [])):
+        options = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
+
+        @asynccontextmanager
+        async def connect() -> AsyncIterator[Any]:
+            await wait_listening(port)  # the next session's offer is ready
             signaling = TcpSocketSignaling("127.0.0.1", port)
-            options = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
             async with Client(WebRTCClientTransport(signaling, options)) as client:
                 yield client
 
-    yield connect
+        yield connect
 
 
-async def wait_for_port_free_or_listening(port: int) -> None:
-    # TcpSocketSignaling: the server process listens once it has its offer ready;
-    # our client adapter retries a refused connection, so nothing to wait for here.
-    return None
+async def wait_listening(port: int) -> None:
+    """Wait until a TCP socket listens on ``port``, without connecting to it."""
+    needle = f":{port:04X} 00000000:0000 0A"
+    with anyio.fail_after(30):
+        while needle not in Path("/proc/net/tcp").read_text():
+            await anyio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -125,7 +128,9 @@ TARGETS = {
 }
 
 
-async def measure(factory: Factory, calls: int, sizes: list[int], connects: int) -> dict[str, float]:
+async def measure(
+    factory: Factory, calls: int, sizes: list[int], connects: int
+) -> dict[str, float]:
     out: dict[str, float] = {}
     connect_times = []
     for _ in range(connects):
@@ -158,16 +163,17 @@ async def measure(factory: Factory, calls: int, sizes: list[int], connects: int)
     return out
 
 
-async def raw_throughput(total: int, uvloop: bool) -> float:
-    """MB/s of raw data-channel messages (1 MiB each) between two processes."""
+async def raw_throughput(total: int, uvloop: bool, bare: bool) -> float:
+    """MB/s of 1 MiB messages between two processes (``bare``: 64 KiB whole messages, no
+    chunking, the aiortc ceiling)."""
+    from raw_peer import receive
+
     port = free_port()
-    script = HERE / "raw_peer.py"
+    flags = (["--uvloop"] if uvloop else []) + (["--bare"] if bare else [])
     proc = subprocess.Popen(
-        [sys.executable, str(script), "send", str(port), str(total), *(["--uvloop"] if uvloop else [])]
+        [sys.executable, str(HERE / "raw_peer.py"), "send", str(port), str(total), *flags]
     )
     try:
-        from raw_peer import receive
-
         return await receive(port, total)
     finally:
         proc.wait(timeout=60)
@@ -185,28 +191,36 @@ def main() -> None:
     sizes = [MiB] if args.quick else [MiB, 10 * MiB]
     sys.path.insert(0, str(HERE))
 
-    async def run() -> tuple[dict[str, dict[str, float]], float]:
+    async def run() -> tuple[dict[str, dict[str, float]], tuple[float, float]]:
         results: dict[str, dict[str, float]] = {}
         for name in args.only:
             async with TARGETS[name](args.uvloop) as factory:
                 results[name] = await measure(factory, calls, sizes, connects=3)
             print(f"  measured {name}", file=sys.stderr, flush=True)
-        mbps = await raw_throughput(64 * MiB if not args.quick else 16 * MiB, args.uvloop)
-        return results, mbps
+        total = 16 * MiB if args.quick else 64 * MiB
+        mbps = await raw_throughput(total, args.uvloop, bare=False)
+        bare = await raw_throughput(total, args.uvloop, bare=True)
+        return results, (mbps, bare)
 
     backend_options = {"use_uvloop": True} if args.uvloop else {}
     results, mbps = anyio.run(run, backend_options=backend_options)
     report(results, mbps, args)
 
 
-def report(results: dict[str, dict[str, float]], mbps: float, args: argparse.Namespace) -> None:
+def report(
+    results: dict[str, dict[str, float]], raw: tuple[float, float], args: argparse.Namespace
+) -> None:
     names = list(results)
     metrics = list(next(iter(results.values())))
     width = max(len(m) for m in metrics) + 2
     loop = "uvloop" if args.uvloop else "asyncio"
     print(f"\nMCP transports, server in its own process (memory: in-process); event loop: {loop}")
     header = "metric".ljust(width) + "".join(n.rjust(10) for n in names)
-    ratio_cols = [(a, b) for a, b in (("webrtc", "stdio"), ("webrtc", "http")) if a in results and b in results]
+    ratio_cols = [
+        (a, b)
+        for a, b in (("webrtc", "stdio"), ("webrtc", "http"))
+        if a in results and b in results
+    ]
     header += "".join(f"{a}/{b}".rjust(14) for a, b in ratio_cols)
     print(header)
     print("-" * len(header))
@@ -214,7 +228,10 @@ def report(results: dict[str, dict[str, float]], mbps: float, args: argparse.Nam
         row = metric.ljust(width) + "".join(f"{results[n][metric]:10.2f}" for n in names)
         row += "".join(f"{results[a][metric] / results[b][metric]:13.2f}x" for a, b in ratio_cols)
         print(row)
-    print(f"\nraw data channel, 1 MiB messages between two processes: {mbps:.1f} MB/s ({loop})")
+    mbps, bare = raw
+    print(f"\nraw data channel between two processes ({loop}, incompressible, no MCP):")
+    print(f"  mcp-webrtc framing, 1 MiB messages in 64 KiB chunks: {mbps:6.1f} MB/s")
+    print(f"  aiortc alone, 64 KiB messages:                        {bare:6.1f} MB/s")
 
 
 if __name__ == "__main__":

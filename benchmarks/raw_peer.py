@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import random
 import sys
 import time
 
@@ -12,14 +14,25 @@ from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions
 from mcp_webrtc.peer import open_peer
 
 MiB = 1024 * 1024
-OPTIONS = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
+# Compression off: this measures the channel itself, with incompressible messages.
+OPTIONS = WebRTCOptions(host_candidates=LOOPBACK_ONLY, compression=False)
 
 
-async def send(port: int, total: int) -> None:
-    message = "x" * MiB
+async def send(port: int, total: int, bare: bool) -> None:
+    message = base64.b64encode(random.Random(0).randbytes(MiB))[:MiB].decode()
     async with open_peer(TcpSocketSignaling("127.0.0.1", port), OPTIONS, initiator=True) as peer:
-        for _ in range(total // MiB):
-            await peer.send(message)
+        if bare:  # aiortc's data channel alone: 64 KiB binary messages, same watermarks
+            channel = peer._channel
+            assert channel is not None
+            piece = ("{" + message[1 : 64 * 1024]).encode()  # '{': a whole message, no framing
+            for _ in range(total // len(piece) + 1):
+                if channel.bufferedAmount > OPTIONS.send_high_watermark:
+                    peer._drained.clear()
+                    await peer._drained.wait()
+                channel.send(piece)
+        else:
+            for _ in range(total // MiB):
+                await peer.send(message)
         await peer.wait_gone()
 
 
@@ -38,4 +51,6 @@ async def receive(port: int, total: int) -> float:
 
 if __name__ == "__main__":
     options = {"use_uvloop": True} if "--uvloop" in sys.argv else {}
-    anyio.run(send, int(sys.argv[2]), int(sys.argv[3]), backend_options=options)
+    anyio.run(
+        send, int(sys.argv[2]), int(sys.argv[3]), "--bare" in sys.argv, backend_options=options
+    )

@@ -34,7 +34,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 from anyio.abc import TaskGroup
 
-from . import _aioice
+from . import _internals
 from ._core import jsonrpc
 from ._core.framing import (
     FIRST_HEADER_SIZE,
@@ -157,7 +157,7 @@ class DataChannelPeer:
         await self._gone.wait()
 
     def info(self) -> ConnectionInfo:
-        pair = _aioice.selected_pair(self._pc)
+        pair = _internals.selected_pair(self._pc)
         local, remote = pair if pair else (None, None)
         return ConnectionInfo(
             local_candidate_type=local.type if local else None,
@@ -354,7 +354,7 @@ class DataChannelPeer:
 
         def opened() -> None:
             self._last_alive = time.monotonic()
-            granted = _aioice.set_receive_buffer(self._pc, self.options.udp_receive_buffer)
+            granted = _internals.set_receive_buffer(self._pc, self.options.udp_receive_buffer)
             logger.debug("data channel open; UDP receive buffer %s bytes", granted)
             self._ready.set()
 
@@ -379,7 +379,7 @@ class DataChannelPeer:
             self._mark_gone("peer connection closed")
 
     async def _describe(self, kind: str) -> None:
-        with _aioice.host_candidate_filter(self.options.host_candidates):
+        with _internals.host_candidate_filter(self.options.host_candidates):
             if kind == "offer":
                 await self._pc.setLocalDescription(await self._pc.createOffer())
             else:
@@ -517,7 +517,7 @@ class DataChannelPeer:
         interval = max(0.1, min(2.0, timeout / 5))
         while not self.gone:
             await anyio.sleep(interval)
-            rtt = await _aioice.consent_check(self._pc)
+            rtt = await _internals.consent_check(self._pc)
             now = time.monotonic()
             if rtt is not None:
                 self._rtt = rtt

@@ -1,0 +1,159 @@
+"""Options validation, the documented options table, connection info, cancelled sends."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_webrtc import (
+    ConfigurationError,
+    IceServer,
+    MemorySignaling,
+    WebRTCClientTransport,
+    WebRTCOptions,
+    WebRTCServerTransport,
+    run_server,
+)
+from mcp_webrtc.peer import _ice_configuration, open_peer
+
+from .support import make_server, mcp_client, options, payload, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"connect_timeout": 0},
+        {"dead_peer_timeout": -1},
+        {"max_message_size": 10},
+        {"chunk_size": 300_000},
+        {"send_low_watermark": 10, "send_high_watermark": 5},
+        {"ice_transport_policy": "none"},
+        {"host_candidates": ("10.0.0.0/33x/",)},
+        {"udp_receive_buffer": -1},
+    ],
+)
+def test_invalid_options_are_refused_clearly(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        WebRTCOptions(**bad)
+
+
+def test_ice_servers_need_known_schemes_and_turn_credentials() -> None:
+    with pytest.raises(ConfigurationError, match="unknown scheme"):
+        IceServer("http://example.invalid")
+    with pytest.raises(ConfigurationError, match="needs username"):
+        IceServer("turn:127.0.0.1:3478")
+    server = IceServer(("stun:127.0.0.1:3478", "turn:127.0.0.1:3478"), "u", "p")
+    assert server.url_list == ("stun:127.0.0.1:3478", "turn:127.0.0.1:3478")
+
+
+def test_no_ice_server_unless_configured() -> None:
+    """aiortc would use Google's STUN server for iceServers=None; we always pass a list."""
+    config = _ice_configuration(WebRTCOptions())
+    assert config.iceServers == []
+
+
+def test_more_than_one_stun_or_turn_server_warns(caplog: pytest.LogCaptureFixture) -> None:
+    servers = (
+        IceServer("stun:127.0.0.1:3478"),
+        IceServer("stun:127.0.0.1:3479"),
+        IceServer("turn:127.0.0.1:3478", "u", "p"),
+    )
+    _ice_configuration(WebRTCOptions(ice_servers=servers))
+    assert "only the first STUN server" in caplog.text
+    assert "TURN" not in caplog.text.split("only the first")[-1].split("\n")[0]
+
+
+def test_readme_documents_every_option() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(\w+)` \|", readme, re.M))
+    fields = {f.name for f in dataclasses.fields(WebRTCOptions)}
+    assert fields <= documented, fields - documented
+
+
+pytestmark_async = pytest.mark.anyio
+
+
+@pytest.mark.anyio
+@pytest.mark.core
+async def test_connection_info_reports_pair_rtt_and_counts() -> None:
+    a, b = MemorySignaling.create_pair()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
+        transport = WebRTCClientTransport(b, options(dead_peer_timeout=1.0))
+        async with mcp_client(transport) as client:
+            await client.call_tool("greet", {"name": "x"})
+            info = transport.connection_info()
+            assert info.local_candidate_type == "host"
+            assert info.remote_candidate_type == "host"
+            assert info.local_address is not None
+            assert info.local_address[0] == "127.0.0.2"
+            assert info.protocol == "udp"
+            assert info.peer_chunking
+            assert info.compression
+            assert info.peer_max_message_size == 128 * 1024 * 1024
+            assert info.messages_sent >= 3  # initialize, initialized, list/call
+            assert info.bytes_received > 0
+            assert len(info.channel_label) == 40
+            # consent checks run every dead_peer_timeout / 5 and measure the RTT
+            await wait_until(lambda: transport.connection_info().rtt is not None)
+            rtt = transport.connection_info().rtt
+            assert rtt is not None
+            assert rtt > 0
+
+
+@pytest.mark.anyio
+@pytest.mark.core
+async def test_interface_name_in_host_candidates() -> None:
+    a, b = MemorySignaling.create_pair()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            run_server, make_server(), WebRTCServerTransport(a, options(host_candidates=("lo",)))
+        )
+        transport = WebRTCClientTransport(b, options(host_candidates=("lo",)))
+        async with mcp_client(transport) as client:
+            await client.call_tool("greet", {"name": "x"})
+            assert transport.connection_info().local_address is not None
+
+
+@pytest.mark.anyio
+@pytest.mark.core
+async def test_unknown_interface_is_a_configuration_error() -> None:
+    a, _ = MemorySignaling.create_pair()
+    with pytest.raises(ConfigurationError, match="no network interface"):
+        async with WebRTCServerTransport(a, options(host_candidates=("nosuch0",))):
+            pass
+
+
+@pytest.mark.anyio
+@pytest.mark.core
+async def test_cancelled_large_send_is_withdrawn_and_the_receiver_frees_it() -> None:
+    a, b = MemorySignaling.create_pair()
+    receivers: list[Any] = []
+    async with anyio.create_task_group() as tg:
+
+        async def receiver() -> None:
+            async with open_peer(a, options(), initiator=True) as peer:
+                receivers.append(peer)
+                async for message in peer.incoming:
+                    assert message == "after"  # the cancelled message never arrives
+                    return
+
+        tg.start_soon(receiver)
+        async with open_peer(b, options(compression=False), initiator=False) as sender:
+            with anyio.move_on_after(5) as scope:
+                async with anyio.create_task_group() as sending:
+                    sending.start_soon(sender.send, payload(8 * 1024 * 1024))
+                    await wait_until(
+                        lambda: bool(receivers) and receivers[0]._decoder.buffered_bytes > 0
+                    )
+                    sending.cancel_scope.cancel()
+            assert not scope.cancelled_caught
+            await wait_until(lambda: receivers[0]._decoder.buffered_bytes == 0)
+            await sender.send("after")
