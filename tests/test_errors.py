@@ -251,6 +251,20 @@ async def test_no_local_candidates_fails_with_that_reason_on_both_sides() -> Non
     assert not isinstance(client_error[0], ConnectTimeoutError)
 
 
+async def test_offer_without_candidates_to_a_silent_peer_times_out_naming_it() -> None:
+    """The answerer neither answers nor leaves (a stuck peer): the timeout names the cause."""
+    a, b = MemorySignaling.create_pair()
+    nowhere = options(host_candidates=("192.0.2.1/32",), connect_timeout=1.0)
+    with anyio.fail_after(10), pytest.raises(ConnectTimeoutError) as info:
+        async with WebRTCServerTransport(a, nowhere):
+            pass
+    assert info.value.reason is ConnectFailureReason.NO_LOCAL_CANDIDATES
+    offer = await b.receive()
+    assert offer is not None
+    assert offer["type"] == "offer"
+    assert "a=candidate" not in offer["sdp"]
+
+
 async def test_nobody_answers_times_out_naming_signaling() -> None:
     a, _b = MemorySignaling.create_pair()
     with anyio.fail_after(10), pytest.raises(ConnectTimeoutError) as info:

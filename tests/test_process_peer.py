@@ -70,9 +70,12 @@ async def test_large_messages_both_directions_byte_exact(size: int) -> None:
 
 async def test_killed_peer_is_detected_and_pending_call_fails() -> None:
     dead_peer_timeout = 2.0
+    close_timeout = 2.0
     async with server_process() as (process, port):
         signaling = TcpSocketSignaling("127.0.0.1", port)
-        transport = WebRTCClientTransport(signaling, options(dead_peer_timeout=dead_peer_timeout))
+        transport = WebRTCClientTransport(
+            signaling, options(dead_peer_timeout=dead_peer_timeout, close_timeout=close_timeout)
+        )
         async with mcp_client(transport) as client:
             assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"
             failure: list[BaseException] = []
@@ -98,3 +101,7 @@ async def test_killed_peer_is_detected_and_pending_call_fails() -> None:
             assert "no answer from the peer" in transport.peer.gone_reason
             # Not a timing assertion: detection needs at least the configured timeout.
             assert time.monotonic() - killed_at >= dead_peer_timeout * 0.5
+            left_at = time.monotonic()
+        # Leaving after the peer vanished is bounded by close_timeout (generous slack: this
+        # guards against a hang, it does not measure speed).
+        assert time.monotonic() - left_at < close_timeout + 5
