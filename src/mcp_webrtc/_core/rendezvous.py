@@ -1,0 +1,173 @@
+"""The rendezvous protocol's messages, limits and credentials (see docs/protocol.md, §8).
+
+Pure code: parsing and building JSON messages, constant-time token checks, coturn REST
+credentials and a token-bucket rate limiter with an injected clock. No I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+PROTOCOL_VERSION = 1
+
+#: Rooms are names, not secrets: letters, digits and ``-_.``, 1 to 128 characters.
+ROOM_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+MAX_TOKEN_LENGTH = 512
+
+# Error codes sent in {"type": "error", "code": ...}; fatal ones close the connection.
+UNAUTHORIZED = "unauthorized"  # bad host token, or unknown room / bad client token (one answer)
+ROOM_TAKEN = "room-taken"
+ROOM_FULL = "room-full"
+TOO_MANY_ROOMS = "too-many-rooms"
+RATE_LIMITED = "rate-limited"
+BAD_MESSAGE = "bad-message"
+UNKNOWN_SESSION = "unknown-session"
+HOST_LEFT = "host-left"
+
+#: WebSocket close codes used when the rendezvous refuses a connection.
+CLOSE_POLICY = 1008  # refused: unauthorized, limits
+CLOSE_TOO_BIG = 1009  # message above the size limit (websockets sends it itself)
+
+JSONObject = dict[str, Any]
+
+
+class ProtocolError(ValueError):
+    """A rendezvous message is malformed. ``code`` is the error code to answer with."""
+
+    def __init__(self, message: str, code: str = BAD_MESSAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    room: str
+    token: str
+    client_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalMessage:
+    session: str | None
+    signal: JSONObject
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    session: str | None
+
+
+Inbound = Register | Join | SignalMessage | Leave
+
+
+def _text(obj: JSONObject, key: str, limit: int = MAX_TOKEN_LENGTH) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ProtocolError(f"{key!r} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _room(obj: JSONObject) -> str:
+    room = _text(obj, "room", 128)
+    if not ROOM_PATTERN.match(room):
+        raise ProtocolError("'room' may hold letters, digits and -_. only")
+    return room
+
+
+def parse_inbound(text: str | bytes) -> Inbound:
+    """Parse one message from a host or client. Raises :class:`ProtocolError`."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise ProtocolError("not JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("not a JSON object")
+    kind = obj.get("type")
+    if kind == "register":
+        return Register(_room(obj), _text(obj, "token"), _text(obj, "clientToken"))
+    if kind == "join":
+        return Join(_room(obj), _text(obj, "token"))
+    if kind == "signal":
+        signal = obj.get("signal")
+        if not isinstance(signal, dict):
+            raise ProtocolError("'signal' must be a JSON object")
+        session = obj.get("session")
+        if session is not None and not isinstance(session, str):
+            raise ProtocolError("'session' must be a string")
+        return SignalMessage(session, signal)
+    if kind == "leave":
+        session = obj.get("session")
+        return Leave(session if isinstance(session, str) else None)
+    raise ProtocolError(f"unknown message type {kind!r}")
+
+
+def dumps(obj: JSONObject) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def error(code: str, message: str, **extra: Any) -> JSONObject:
+    return {"type": "error", "code": code, "message": message, **extra}
+
+
+def token_digest(token: str) -> bytes:
+    """What the rendezvous keeps of a token: its SHA-256, compared in constant time."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def token_matches(token: str, digest: bytes) -> bool:
+    return hmac.compare_digest(token_digest(token), digest)
+
+
+def token_in(token: str, digests: frozenset[bytes] | set[bytes]) -> bool:
+    """Constant time in the token; checks every digest so timing tells nothing."""
+    candidate = token_digest(token)
+    found = False
+    for digest in digests:
+        found |= hmac.compare_digest(candidate, digest)
+    return found
+
+
+def turn_rest_credentials(
+    secret: str, name: str, ttl: float, now: float | None = None
+) -> tuple[str, str]:
+    """coturn ``use-auth-secret`` credentials: ``(expiry:name, base64(HMAC-SHA1))``."""
+    expiry = int((time.time() if now is None else now) + ttl)
+    username = f"{expiry}:{name}"
+    mac = hmac.new(secret.encode("utf-8"), username.encode("utf-8"), hashlib.sha1).digest()
+    return username, base64.b64encode(mac).decode("ascii")
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``rate`` messages per second on average, bursts of up to ``burst``."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    stamp: float = 0.0
+
+    def allow(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.stamp = self.burst, now
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+Side = Literal["host", "client"]
