@@ -61,7 +61,7 @@ from .exceptions import (
     PeerGoneError,
     SignalingError,
 )
-from .options import WebRTCOptions
+from .options import IceServer, WebRTCOptions
 from .signaling import Signaling, as_signaling
 
 logger = logging.getLogger("mcp_webrtc.peer")
@@ -95,13 +95,17 @@ class ConnectionInfo:
     compression: bool
 
 
-def _ice_configuration(options: WebRTCOptions) -> RTCConfiguration:
+def _ice_configuration(
+    options: WebRTCOptions, extra: tuple[IceServer, ...] = ()
+) -> RTCConfiguration:
+    """aiortc configuration: our ICE servers first, then those the signaling handed out."""
+    configured = (*options.ice_servers, *extra)
     servers = [
         RTCIceServer(urls=list(s.url_list), username=s.username, credential=s.credential)
-        for s in options.ice_servers
+        for s in configured
     ]
-    stun = [u for s in options.ice_servers for u in s.url_list if u.startswith("stun")]
-    turn = [u for s in options.ice_servers for u in s.url_list if u.startswith("turn")]
+    stun = [u for s in configured for u in s.url_list if u.startswith("stun")]
+    turn = [u for s in configured for u in s.url_list if u.startswith("turn")]
     for kind, urls in (("STUN", stun), ("TURN", turn)):
         if len(urls) > 1:
             logger.warning(
@@ -118,7 +122,7 @@ class DataChannelPeer:
         self.options = options
         self.initiator = initiator
         self._signaling = signaling
-        self._pc = RTCPeerConnection(_ice_configuration(options))
+        self._pc = RTCPeerConnection(_ice_configuration(options))  # replaced in _connect
         self._channel: RTCDataChannel | None = None
         self._label = options.channel_label or secrets.token_hex(20)
         self._remote: RemoteCapabilities | None = None
@@ -486,9 +490,13 @@ class DataChannelPeer:
         return ConnectFailureReason.CHANNEL_NOT_OPENED, detail
 
     async def _connect(self, tg: TaskGroup) -> None:
+        await self._signaling.connect()
+        extra = getattr(self._signaling, "ice_servers", ())
+        if extra:  # STUN/TURN servers from the rendezvous
+            await self._pc.close()
+            self._pc = RTCPeerConnection(_ice_configuration(self.options, tuple(extra)))
         self._pc.on("connectionstatechange", self._on_state)
         self._pc.on("icegatheringstatechange", self._on_gathering)
-        await self._signaling.connect()
         if self.initiator:
             # Offer first, then listen: with aiortc's TcpSocketSignaling whoever sends first
             # is the listening side.
@@ -516,7 +524,6 @@ class DataChannelPeer:
         timeout = self.options.dead_peer_timeout
         interval = max(0.1, min(2.0, timeout / 5))
         while not self.gone:
-            await anyio.sleep(interval)
             rtt = await _internals.consent_check(self._pc)
             now = time.monotonic()
             if rtt is not None:
@@ -524,6 +531,7 @@ class DataChannelPeer:
                 self._last_alive = now
             elif now - self._last_alive > timeout:
                 self._mark_gone(f"no answer from the peer for {now - self._last_alive:.1f} s")
+            await anyio.sleep(interval)
 
     async def _close(self, reason: str | None = None) -> None:
         """Bounded shutdown: flush, say bye, close channel, connection and signaling."""

@@ -1,0 +1,334 @@
+"""Signaling through the rendezvous server (docs/protocol.md, §8).
+
+:class:`WebSocketSignaling` is a client's signaling for one session: it joins a room and
+relays signals to and from the room's host. :class:`RendezvousHost` is the host side: it
+registers a room and yields one :class:`HostSession` (a :class:`Signaling`) per client
+that joins.
+
+Both expose ``ice_servers``: the STUN/TURN servers (with fresh TURN credentials) that the
+rendezvous hands out; the transports add them to their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import ssl
+from types import TracebackType
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+from ._core import rendezvous as proto
+from ._core.rendezvous import JSONObject
+from .exceptions import SignalingError
+from .options import IceServer
+
+logger = logging.getLogger("mcp_webrtc.signaling")
+
+#: WebSocket message limit on the peers' side (the rendezvous enforces its own).
+MAX_SIGNAL_MESSAGE = 1024 * 1024
+
+
+class RendezvousRefused(SignalingError):
+    """The rendezvous refused us. ``code`` is the protocol's error code (``unauthorized``,
+    ``room-taken``, ``room-full``, ``rate-limited``...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"rendezvous refused: {message} ({code})")
+        self.code = code
+
+
+def parse_ice_servers(raw: object) -> tuple[IceServer, ...]:
+    servers = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        urls = item.get("urls")
+        url_tuple = (
+            (urls,) if isinstance(urls, str) else tuple(u for u in urls or () if isinstance(u, str))
+        )
+        if not url_tuple:
+            continue
+        try:
+            servers.append(IceServer(url_tuple, item.get("username"), item.get("credential")))
+        except ValueError as exc:
+            logger.warning("ignoring ICE server from the rendezvous: %s", exc)
+    return tuple(servers)
+
+
+async def _open(
+    url: str, ssl_context: ssl.SSLContext | None, open_timeout: float
+) -> ClientConnection:
+    try:
+        return await connect(
+            url,
+            ssl=ssl_context if url.startswith("wss:") else None,
+            open_timeout=open_timeout,
+            max_size=MAX_SIGNAL_MESSAGE,
+        )
+    except InvalidURI as exc:
+        raise SignalingError(f"not a rendezvous URL: {url!r}") from exc
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise SignalingError(f"rendezvous at {url} answered HTTP {status}") from exc
+    except (OSError, TimeoutError) as exc:
+        raise SignalingError(f"cannot reach the rendezvous at {url}: {exc}") from exc
+
+
+async def _expect(ws: ClientConnection, wanted: str) -> JSONObject:
+    try:
+        reply = json.loads(await ws.recv())
+    except ConnectionClosed as exc:
+        raise SignalingError(f"the rendezvous closed the connection ({exc})") from exc
+    if isinstance(reply, dict) and reply.get("type") == "error":
+        raise RendezvousRefused(str(reply.get("code")), str(reply.get("message")))
+    if not isinstance(reply, dict) or reply.get("type") != wanted:
+        raise SignalingError(f"unexpected answer from the rendezvous: {reply!r:.200}")
+    return reply
+
+
+class WebSocketSignaling:
+    """A client's signaling for one session through the rendezvous at ``url``."""
+
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        token: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.room = room
+        self._token = token
+        self._ssl = ssl_context
+        self._open_timeout = open_timeout
+        self._ws: ClientConnection | None = None
+        self._pending: list[JSONObject] = []
+        self.session: str | None = None
+        self.ice_servers: tuple[IceServer, ...] = ()
+
+    async def connect(self) -> None:
+        ws = await _open(self.url, self._ssl, self._open_timeout)
+        try:
+            await ws.send(proto.dumps({"type": "join", "room": self.room, "token": self._token}))
+            joined = await _expect(ws, "joined")
+        except BaseException:
+            await ws.close()
+            raise
+        self._ws = ws
+        self.session = str(joined.get("session"))
+        self.ice_servers = parse_ice_servers(joined.get("iceServers"))
+        pending, self._pending = self._pending, []
+        for signal in pending:
+            await self.send(signal)
+
+    async def send(self, signal: JSONObject) -> None:
+        if self._ws is None:
+            self._pending.append(signal)
+            return
+        try:
+            await self._ws.send(proto.dumps({"type": "signal", "signal": signal}))
+        except ConnectionClosed as exc:
+            raise SignalingError(f"the rendezvous connection closed ({exc})") from exc
+
+    async def receive(self) -> JSONObject | None:
+        if self._ws is None:
+            raise SignalingError("not connected")
+        while True:
+            try:
+                raw = await self._ws.recv()
+            except ConnectionClosed:
+                return None
+            message = json.loads(raw)
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "signal" and isinstance(message.get("signal"), dict):
+                signal: JSONObject = message["signal"]
+                return signal
+            if kind == "error":
+                if message.get("code") == proto.HOST_LEFT:
+                    raise SignalingError(f"the host left the room {self.room!r}")
+                raise RendezvousRefused(str(message.get("code")), str(message.get("message")))
+            logger.warning("ignoring unknown rendezvous message: %.200r", raw)
+
+    async def close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(proto.dumps({"type": "leave"}))
+            await ws.close()
+
+
+class HostSession:
+    """The host's signaling for one joined client (created by :class:`RendezvousHost`)."""
+
+    def __init__(self, host: RendezvousHost, session: str) -> None:
+        self.host = host
+        self.session = session
+        self._send, self._receive = anyio.create_memory_object_stream[JSONObject](math.inf)
+        self.ice_servers = host.ice_servers
+
+    def _deliver(self, signal: JSONObject) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._send.send_nowait(signal)
+
+    def _ended(self) -> None:
+        self._send.close()
+
+    async def connect(self) -> None:
+        return None
+
+    async def send(self, signal: JSONObject) -> None:
+        await self.host._send({"type": "signal", "session": self.session, "signal": signal})
+
+    async def receive(self) -> JSONObject | None:
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return None
+
+    async def close(self) -> None:
+        self._ended()
+        self.host._forget(self.session)
+        with contextlib.suppress(SignalingError):
+            await self.host._send({"type": "leave", "session": self.session})
+
+
+class RendezvousHost:
+    """Registers ``room`` at the rendezvous and yields a :class:`HostSession` per client.
+
+    ``async with RendezvousHost(...) as host: async for session in host.sessions(): ...``
+    Entering raises :class:`RendezvousRefused` (wrong host token, room taken...) or
+    :class:`SignalingError` (unreachable). :meth:`sessions` ends when the rendezvous
+    connection is lost; sessions already handed out keep working.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        token: str,
+        client_token: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.room = room
+        self._token = token
+        self._client_token = client_token
+        self._ssl = ssl_context
+        self._open_timeout = open_timeout
+        self._ws: ClientConnection | None = None
+        self._sessions: dict[str, HostSession] = {}
+        self._new: MemoryObjectSendStream[HostSession] | None = None
+        self._new_receive: MemoryObjectReceiveStream[HostSession] | None = None
+        self._tg: TaskGroup | None = None
+        self.ice_servers: tuple[IceServer, ...] = ()
+
+    async def __aenter__(self) -> RendezvousHost:
+        ws = await _open(self.url, self._ssl, self._open_timeout)
+        try:
+            await ws.send(
+                proto.dumps(
+                    {
+                        "type": "register",
+                        "room": self.room,
+                        "token": self._token,
+                        "clientToken": self._client_token,
+                    }
+                )
+            )
+            registered = await _expect(ws, "registered")
+        except BaseException:
+            await ws.close()
+            raise
+        self._ws = ws
+        self.ice_servers = parse_ice_servers(registered.get("iceServers"))
+        self._new, self._new_receive = anyio.create_memory_object_stream[HostSession](math.inf)
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._reader)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                if self._ws is not None:
+                    await self._ws.close()
+            for session in list(self._sessions.values()):
+                session._ended()
+        finally:
+            result = await self._tg.__aexit__(exc_type, exc, tb)
+        return result
+
+    def sessions(self) -> MemoryObjectReceiveStream[HostSession]:
+        """The sessions of clients as they join; ends when the rendezvous connection does."""
+        assert self._new_receive is not None
+        return self._new_receive
+
+    async def _send(self, message: JSONObject) -> None:
+        if self._ws is None:
+            raise SignalingError("not registered at the rendezvous")
+        try:
+            await self._ws.send(proto.dumps(message))
+        except ConnectionClosed as exc:
+            raise SignalingError(f"the rendezvous connection closed ({exc})") from exc
+
+    def _forget(self, session: str) -> None:
+        self._sessions.pop(session, None)
+
+    async def _reader(self) -> None:
+        assert self._ws is not None
+        assert self._new is not None
+        try:
+            async for raw in self._ws:
+                self._dispatch(raw)
+        except ConnectionClosed:
+            pass
+        finally:
+            logger.info("rendezvous connection for room %r ended", self.room)
+            self._new.close()
+
+    def _dispatch(self, raw: str | bytes) -> None:
+        assert self._new is not None
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            logger.warning("ignoring non-JSON rendezvous message")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        session_id = message.get("session") if isinstance(message, dict) else None
+        if kind == "peer-joined" and isinstance(session_id, str):
+            session = HostSession(self, session_id)
+            self._sessions[session_id] = session
+            self._new.send_nowait(session)
+        elif kind == "signal" and isinstance(session_id, str):
+            target = self._sessions.get(session_id)
+            if target is not None and isinstance(message.get("signal"), dict):
+                target._deliver(message["signal"])
+        elif kind == "peer-left" and isinstance(session_id, str):
+            gone = self._sessions.pop(session_id, None)
+            if gone is not None:
+                gone._ended()
+        elif kind == "error":
+            logger.warning("rendezvous: %s (%s)", message.get("message"), message.get("code"))
+        else:
+            logger.warning("ignoring unknown rendezvous message: %.200r", raw)
+
+
+__all__ = ["HostSession", "RendezvousHost", "RendezvousRefused", "WebSocketSignaling"]
