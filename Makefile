@@ -8,12 +8,20 @@ VENV1 := .venv-mcp1
 NETNS := scripts/netns-run
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test check deps system-deps venv venv-mcp1 bench clean
+.PHONY: demo test check deps node-deps system-deps venv venv-mcp1 bench clean
 
 system-deps:
-	@if ! command -v ip >/dev/null 2>&1 || ! command -v unshare >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux; \
+	@missing=""; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +37,11 @@ $(VENV1)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 venv-mcp1: $(VENV1)/.installed
-deps: system-deps venv venv-mcp1
+node-deps: system-deps tests/node/node_modules/.installed
+deps: system-deps venv venv-mcp1 node-deps
 
 demo: system-deps venv
-	$(NETNS) $(VENV)/bin/python examples/seed_example.py
+	$(NETNS) $(VENV)/bin/mcp-webrtc demo
 
 check: venv
 	$(VENV)/bin/ruff check src tests benchmarks examples
@@ -48,4 +57,4 @@ bench: system-deps venv
 	$(NETNS) $(VENV)/bin/python benchmarks/compare.py
 
 clean:
-	rm -rf $(VENV) $(VENV1) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV1) tests/node/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="expose an MCP server (stdio command or Python object) to WebRTC peers",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  mcp-webrtc serve URL --room R --token T --client-token C -- "
+        epilog="Everything after -- is the stdio MCP server to run, one process per peer.\n\n"
+        "examples:\n  mcp-webrtc serve URL --room R --token T --client-token C -- "
         "python my_server.py\n  mcp-webrtc serve URL --room R --token T --client-token C "
         "--app pkg.module:mcp",
     )
@@ -285,12 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--app", help="module:attribute of an MCPServer/FastMCP/Server object")
     srv.add_argument("--max-sessions", type=int, default=100)
     _add_ice_flags(srv)
-    srv.add_argument(
-        "command",
-        nargs=argparse.REMAINDER,
-        help="after --: the stdio MCP server to run, one process per peer",
-    )
-    srv.set_defaults(run=cmd_serve)
+    srv.set_defaults(run=cmd_serve, command=[])
 
     con = commands.add_parser(
         "connect",
@@ -314,9 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "command", None) and args.command[:1] == ["--"]:
-        args.command = args.command[1:]
+    words = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in words:  # `serve ... -- COMMAND ARGS`: the command is not ours to parse
+        split = words.index("--")
+        words, command = words[:split], words[split + 1 :]
+    args = build_parser().parse_args(words)
+    if command:
+        if args.name != "serve":
+            raise SystemExit("mcp-webrtc: only serve takes a command after --")
+        args.command = command
     base = logging.INFO if args.name in ("signal", "serve") else logging.WARNING
     level = base - 10 * args.verbose
     logging.basicConfig(

@@ -155,6 +155,7 @@ async def serve(
     options = options or WebRTCOptions()
     active = 0
     started = False
+    fatal: SignalingError | None = None
     backoff = 0.5
     async with anyio.create_task_group() as sessions:
 
@@ -185,15 +186,20 @@ async def serve(
                         sessions.start_soon(run_one, session, count)
             except RendezvousRefused as exc:
                 if exc.code in _FATAL or not started:
-                    raise
+                    fatal = exc
+                    break
                 logger.warning("rendezvous refused registering again: %s", exc)
             except SignalingError as exc:
                 if not started:
-                    raise
+                    fatal = exc
+                    break
                 logger.warning("rendezvous unreachable: %s", exc)
             logger.info("rendezvous connection lost; registering again in %.1f s", backoff)
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
+        sessions.cancel_scope.cancel()  # only reached on a fatal refusal
+    if fatal is not None:
+        raise fatal  # outside the task group: the caller gets the error itself
 
 
 __all__ = ["bridge", "connect", "serve", "stdio_command_handler"]

@@ -1,0 +1,253 @@
+"""The rendezvous server on its own: protocol, tokens, limits, logs (no WebRTC here)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from mcp_webrtc._core import rendezvous as proto
+from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+
+pytestmark = pytest.mark.anyio
+
+HOST_TOKEN = "host-secret"
+CLIENT_TOKEN = "client-secret"
+
+
+@asynccontextmanager
+async def rendezvous(**overrides: Any) -> AsyncIterator[RendezvousServer]:
+    config: dict[str, Any] = {"port": 0, "host_tokens": (HOST_TOKEN,)}
+    config.update(overrides)
+    async with RendezvousServer(RendezvousConfig(**config)) as server:
+        yield server
+
+
+async def recv(ws: ClientConnection) -> Any:
+    with anyio.fail_after(5):
+        return json.loads(await ws.recv())
+
+
+async def send(ws: ClientConnection, **message: Any) -> None:
+    await ws.send(json.dumps(message))
+
+
+@asynccontextmanager
+async def host(server: RendezvousServer, room: str = "lab") -> AsyncIterator[ClientConnection]:
+    async with connect(server.url) as ws:
+        await send(ws, type="register", room=room, token=HOST_TOKEN, clientToken=CLIENT_TOKEN)
+        assert (await recv(ws))["type"] == "registered"
+        yield ws
+
+
+@asynccontextmanager
+async def client(
+    server: RendezvousServer, room: str = "lab", token: str = CLIENT_TOKEN
+) -> AsyncIterator[tuple[ClientConnection, Any]]:
+    async with connect(server.url) as ws:
+        await send(ws, type="join", room=room, token=token)
+        yield ws, await recv(ws)
+
+
+async def assert_refused(ws: ClientConnection, code: str) -> None:
+    answer = await recv(ws)
+    assert answer["type"] == "error", answer
+    assert answer["code"] == code, answer
+    with anyio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+        await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == proto.CLOSE_POLICY
+
+
+async def test_signals_are_relayed_per_session_and_host_sees_joins_and_leaves() -> None:
+    async with rendezvous() as server, host(server) as h:
+        async with client(server) as (c1, joined1), client(server) as (c2, joined2):
+            assert joined1["type"] == "joined"
+            s1, s2 = joined1["session"], joined2["session"]
+            assert s1 != s2
+            assert {(await recv(h))["session"], (await recv(h))["session"]} == {s1, s2}
+            await send(c1, type="signal", signal={"type": "answer", "sdp": "one"})
+            assert await recv(h) == {
+                "type": "signal",
+                "session": s1,
+                "signal": {"type": "answer", "sdp": "one"},
+            }
+            await send(h, type="signal", session=s2, signal={"type": "offer", "sdp": "two"})
+            assert await recv(c2) == {"type": "signal", "signal": {"type": "offer", "sdp": "two"}}
+        # both clients left
+        left = {(await recv(h))["session"] for _ in range(2)}
+        assert left == {s1, s2}
+
+
+async def test_wrong_host_token_is_refused() -> None:
+    async with rendezvous() as server, connect(server.url) as ws:
+        await send(ws, type="register", room="lab", token="nope", clientToken="x")
+        await assert_refused(ws, proto.UNAUTHORIZED)
+
+
+async def test_unknown_room_and_wrong_token_get_the_same_answer() -> None:
+    async with rendezvous() as server, host(server):
+        async with client(server, token="wrong") as (_ws1, first):
+            pass
+        async with client(server, room="nosuchroom") as (_ws2, second):
+            pass
+    assert (
+        first
+        == second
+        == {"type": "error", "code": proto.UNAUTHORIZED, "message": "unknown room or wrong token"}
+    )
+
+
+@pytest.mark.parametrize(
+    "hello",
+    [
+        {"type": "join", "room": "lab"},  # missing token
+        {"type": "join", "room": "lab", "token": ""},
+        {"type": "register", "room": "bad room!", "token": HOST_TOKEN, "clientToken": "c"},
+        {"type": "dance"},
+        "not json",
+    ],
+)
+async def test_malformed_hello_is_refused_clearly(hello: Any) -> None:
+    async with rendezvous() as server, connect(server.url) as ws:
+        await ws.send(hello if isinstance(hello, str) else json.dumps(hello))
+        await assert_refused(ws, proto.BAD_MESSAGE)
+
+
+async def test_room_taken_and_limits() -> None:
+    async with rendezvous(max_rooms=1, max_sessions_per_room=1) as server, host(server):
+        async with connect(server.url) as ws:
+            await send(ws, type="register", room="lab", token=HOST_TOKEN, clientToken="c")
+            await assert_refused(ws, proto.ROOM_TAKEN)
+        async with connect(server.url) as ws:
+            await send(ws, type="register", room="other", token=HOST_TOKEN, clientToken="c")
+            await assert_refused(ws, proto.TOO_MANY_ROOMS)
+        async with client(server) as (_, joined):
+            assert joined["type"] == "joined"
+            async with client(server) as (ws, refused):
+                assert refused["code"] == proto.ROOM_FULL
+
+
+async def flood_until_refused(ws: ClientConnection) -> None:
+    """Send 50 signals at once; the rendezvous answers rate-limited and closes."""
+    codes: list[str] = []
+
+    async def flood_and_read() -> None:
+        for _ in range(50):
+            await send(ws, type="signal", signal={"type": "candidate"})
+        while True:
+            codes.append(json.loads(await ws.recv()).get("code"))
+
+    with pytest.raises(ConnectionClosed) as closed:
+        await flood_and_read()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == proto.CLOSE_POLICY
+    assert proto.RATE_LIMITED in codes
+
+
+async def test_oversize_and_flood_are_refused_while_others_keep_working(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_webrtc.rendezvous")
+    async with (
+        rendezvous(max_message_size=4096, rate=5, burst=10) as server,
+        host(server) as h,
+        client(server) as (good, joined),
+    ):
+        session = joined["session"]
+        await recv(h)  # peer-joined
+        async with client(server) as (big, _):
+            await recv(h)
+            await big.send(json.dumps({"type": "signal", "signal": {"sdp": "x" * 10_000}}))
+            with anyio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
+                await big.recv()
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == proto.CLOSE_TOO_BIG
+        await recv(h)  # peer-left
+        async with client(server) as (flood, _):
+            await recv(h)
+            await flood_until_refused(flood)
+        await send(good, type="signal", signal={"type": "answer", "sdp": "still here"})
+        seen = []
+        while (message := await recv(h)).get("signal", {}).get("sdp") != "still here":
+            seen.append(message["type"])  # the flood's first burst, then its leave
+        assert message["session"] == session
+        assert seen[-1] == "peer-left"
+    logs = caplog.text
+    assert "event=register" in logs
+    assert 'room="lab"' in logs
+    assert "event=join" in logs
+    assert "event=leave" in logs
+    assert 'reason="rate limit"' in logs
+    assert 'reason="message too big"' in logs
+    assert HOST_TOKEN not in logs
+    assert CLIENT_TOKEN not in logs
+
+
+async def test_host_leaving_tells_waiting_clients() -> None:
+    async with rendezvous() as server, host(server) as h, client(server) as (c, _):
+        await recv(h)
+        await h.close()
+        answer = await recv(c)
+        assert answer["code"] == proto.HOST_LEFT
+
+
+async def test_health_endpoint_and_origin_allow_list() -> None:
+    async with rendezvous(allowed_origins=("http://app.test",)) as server:
+        reader_stream = await anyio.connect_tcp("127.0.0.1", server.port)
+        async with reader_stream:
+            await reader_stream.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            response = b""
+            with anyio.fail_after(5):
+                while b"}" not in response:
+                    response += await reader_stream.receive()
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert json.loads(body) == {"status": "ok", "rooms": 0, "sessions": 0}
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(server.url, origin="http://evil.test"):  # type: ignore[arg-type]
+                pass
+        assert refused.value.response.status_code == 403
+        async with connect(server.url, origin="http://app.test") as ws:  # type: ignore[arg-type]
+            await send(ws, type="register", room="lab", token=HOST_TOKEN, clientToken="c")
+            assert (await recv(ws))["type"] == "registered"
+
+
+async def test_time_limited_turn_credentials_in_coturn_rest_form() -> None:
+    secret = "coturn-shared-secret"
+    async with (
+        rendezvous(
+            turn_urls=("turn:127.0.0.1:3478",),
+            turn_secret=secret,
+            turn_ttl=600,
+            stun_urls=("stun:127.0.0.1:3478",),
+        ) as server,
+        host(server),
+        client(server) as (_, joined),
+    ):
+        stun, turn = joined["iceServers"]
+    assert stun == {"urls": ["stun:127.0.0.1:3478"]}
+    expiry, _, name = turn["username"].partition(":")
+    assert name.startswith("client-")
+    assert int(expiry) > 0
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), turn["username"].encode(), hashlib.sha1).digest()
+    ).decode()
+    assert turn["credential"] == expected
+
+
+def test_token_bucket() -> None:
+    bucket = proto.TokenBucket(rate=2, burst=3)
+    assert [bucket.allow(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.allow(0.5)  # one token back after half a second at 2/s
+    assert not bucket.allow(0.5)

@@ -1,0 +1,299 @@
+"""Many peers through the rendezvous, stdio bridges, the command line and its demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import TaskStatus
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from mcp_webrtc import ConnectError
+from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+from mcp_webrtc.serve import connect, serve
+from mcp_webrtc.websocket_signaling import RendezvousHost, RendezvousRefused
+
+from .support import make_server, mcp_client, options, text_of
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+EVERYTHING = ROOT / "tests/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+HOST_TOKEN, CLIENT_TOKEN = "h-token", "c-token"
+
+
+@asynccontextmanager
+async def rendezvous() -> AsyncIterator[RendezvousServer]:
+    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))
+    async with RendezvousServer(config) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serving(url: str, target: Any = None, **kwargs: Any) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: serve(
+                target if target is not None else make_server("served"),
+                url,
+                room="lab",
+                token=HOST_TOKEN,
+                client_token=CLIENT_TOKEN,
+                options=options(),
+                task_status=task_status,
+                **kwargs,
+            )
+        )
+        yield
+        tg.cancel_scope.cancel()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mcp_webrtc", *args]
+
+
+@asynccontextmanager
+async def cli_process(*args: str) -> AsyncIterator[Any]:
+    process = await anyio.open_process(cli(*args), cwd=ROOT, stdout=None, stderr=None)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        with anyio.fail_after(15):
+            await process.wait()
+
+
+async def wait_registered(server: RendezvousServer) -> None:
+    with anyio.fail_after(30):
+        while (await server.backend.counts())[0] == 0:  # noqa: ASYNC110 - observing state
+            await anyio.sleep(0.05)
+
+
+async def test_fifty_concurrent_clients_each_get_their_own_session() -> None:
+    async with (
+        rendezvous() as server,
+        cli_process(
+            "serve",
+            server.url,
+            "--room",
+            "lab",
+            "--token",
+            HOST_TOKEN,
+            "--client-token",
+            CLIENT_TOKEN,
+            "--host-candidates",
+            "loopback",
+            "--app",
+            "tests.app:SERVER",
+        ),
+    ):
+        await wait_registered(server)
+        answers: dict[int, str] = {}
+
+        async def one(i: int) -> None:
+            transport = connect(server.url, room="lab", token=CLIENT_TOKEN, options=options())
+            async with mcp_client(transport) as client:
+                tools = await client.list_tools()
+                assert "greet" in {t.name for t in tools.tools}
+                answers[i] = text_of(await client.call_tool("greet", {"name": f"peer{i}"}))
+
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for i in range(50):
+                    tg.start_soon(one, i)
+    assert answers == {i: f"Hello, peer{i}!" for i in range(50)}
+
+
+async def test_wrong_token_and_unknown_room_fail_clearly_and_others_keep_working() -> None:
+    async with rendezvous() as server, serving(server.url):
+        good = connect(server.url, room="lab", token=CLIENT_TOKEN, options=options())
+        async with mcp_client(good) as client:
+            for room, token in (("lab", "wrong"), ("elsewhere", CLIENT_TOKEN)):
+                with pytest.raises(RendezvousRefused) as refused:
+                    async with connect(server.url, room=room, token=token, options=options()):
+                        pass
+                assert refused.value.code == "unauthorized"
+            assert text_of(await client.call_tool("greet", {"name": "ok"})) == "Hello, ok!"
+
+
+async def test_wrong_host_token_is_refused() -> None:
+    async with rendezvous() as server:
+        with pytest.raises(RendezvousRefused, match="wrong host token"):
+            await serve(make_server(), server.url, room="lab", token="bad", client_token="c")
+
+
+async def test_host_leaving_fails_waiting_clients_fast() -> None:
+    failure: list[BaseException] = []
+
+    async def hosting(*, task_status: TaskStatus[None]) -> None:
+        async with RendezvousHost(server.url, "lab", HOST_TOKEN, CLIENT_TOKEN) as host:
+            task_status.started()
+            async for _session in host.sessions():
+                break  # a client joined and waits for our offer: leave instead
+
+    async def waiting_client() -> None:
+        transport = connect(
+            server.url, room="lab", token=CLIENT_TOKEN, options=options(connect_timeout=30)
+        )
+        try:
+            async with transport:
+                pass
+        except Exception as exc:
+            failure.append(exc)
+
+    async with rendezvous() as server:
+        with anyio.fail_after(10):  # well inside the client's 30 s connect timeout
+            async with anyio.create_task_group() as tg:
+                await tg.start(hosting)
+                tg.start_soon(waiting_client)
+    assert "the host left the room" in str(failure[0])
+
+
+async def test_sessions_survive_the_rendezvous_going_away() -> None:
+    server = RendezvousServer(RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,)))
+    await server.start()
+    async with serving(server.url):
+        transport = connect(server.url, room="lab", token=CLIENT_TOKEN, options=options())
+        async with mcp_client(transport) as client:
+            assert text_of(await client.call_tool("greet", {"name": "a"})) == "Hello, a!"
+            await server.close()  # rendezvous killed
+            for i in range(5):
+                assert text_of(await client.call_tool("greet", {"name": f"{i}"})) == f"Hello, {i}!"
+            assert not transport.peer.gone
+
+
+async def test_server_full_refuses_extra_sessions_clearly() -> None:
+    async with rendezvous() as server, serving(server.url, max_sessions=1):
+        first = connect(server.url, room="lab", token=CLIENT_TOKEN, options=options())
+        async with mcp_client(first) as client:
+            await client.list_tools()
+            with pytest.raises(ConnectError, match="server full"):
+                async with connect(server.url, room="lab", token=CLIENT_TOKEN, options=options()):
+                    pass
+
+
+def bridged_stdio_session(url: str) -> Any:
+    """The SDK's stdio client, running `mcp-webrtc connect` as its 'server'."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[
+            "-m",
+            "mcp_webrtc",
+            "connect",
+            url,
+            "--room",
+            "lab",
+            "--token",
+            CLIENT_TOKEN,
+            "--host-candidates",
+            "loopback",
+        ],
+        cwd=str(ROOT),
+        env=dict(os.environ),
+    )
+    return stdio_client(params)
+
+
+@pytest.mark.skipif(not EVERYTHING.exists(), reason="run `make test` to install the npm peers")
+async def test_serve_npm_server_everything_through_connect() -> None:
+    async with (
+        rendezvous() as server,
+        cli_process(
+            "serve",
+            server.url,
+            "--room",
+            "lab",
+            "--token",
+            HOST_TOKEN,
+            "--client-token",
+            CLIENT_TOKEN,
+            "--host-candidates",
+            "loopback",
+            "--",
+            "node",
+            str(EVERYTHING),
+            "stdio",
+        ),
+    ):
+        await wait_registered(server)
+        with anyio.fail_after(60):
+            async with (
+                bridged_stdio_session(server.url) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                tools = {t.name for t in (await session.list_tools()).tools}
+                assert {"echo", "get-sum", "get-tiny-image"} <= tools
+                echoed = await session.call_tool("echo", {"message": "over WebRTC"})
+                assert "over WebRTC" in text_of(echoed)
+                summed = await session.call_tool("get-sum", {"a": 2, "b": 40})
+                assert "42" in text_of(summed)
+                image = await session.call_tool("get-tiny-image", {})
+                assert any(c.type == "image" for c in image.content)
+                resources = (await session.list_resources()).resources
+                read_back = await session.read_resource(resources[0].uri)
+                assert read_back.contents
+                prompt = await session.get_prompt("args-prompt", {"city": "Paris"})
+                assert "Paris" in str(prompt.messages[0].content)
+
+
+async def test_serve_python_stdio_server_through_connect() -> None:
+    async with (
+        rendezvous() as server,
+        cli_process(
+            "serve",
+            server.url,
+            "--room",
+            "lab",
+            "--token",
+            HOST_TOKEN,
+            "--client-token",
+            CLIENT_TOKEN,
+            "--host-candidates",
+            "loopback",
+            "--",
+            sys.executable,
+            "-m",
+            "tests.stdio_server",
+        ),
+    ):
+        await wait_registered(server)
+        with anyio.fail_after(60):
+            async with (
+                bridged_stdio_session(server.url) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                result = await session.call_tool("greet", {"name": "stdio"})
+                assert text_of(result) == "Hello, stdio!"
+                big = await session.call_tool("blob", {"size": 3_000_000, "seed": 3})
+                assert len(text_of(big)) == 3_000_000
+
+
+def test_demo_command_exits_zero() -> None:
+    done = subprocess.run(cli("demo"), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for step in (
+        "rendezvous listening",
+        "peer connected: host",
+        "initialized",
+        "tools listed",
+        "call greet",
+        "done",
+    ):
+        assert step in done.stdout, done.stdout
+
+
+def test_help_lists_commands_and_examples() -> None:
+    done = subprocess.run(cli("--help"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for word in ("signal", "serve", "connect", "demo", "MCP_WEBRTC_STUN", "examples"):
+        assert word in done.stdout
