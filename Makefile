@@ -8,7 +8,7 @@ VENV1 := .venv-mcp1
 NETNS := scripts/netns-run
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test check deps node-deps system-deps venv venv-mcp1 bench clean
+.PHONY: demo test check deps node-deps system-deps venv venv-mcp1 bench bench-load clean
 
 system-deps:
 	@missing=""; \
@@ -55,6 +55,9 @@ test: deps check
 
 bench: system-deps venv
 	$(NETNS) $(VENV)/bin/python benchmarks/compare.py
+
+bench-load: system-deps venv
+	$(NETNS) $(VENV)/bin/python benchmarks/rendezvous_load.py
 
 clean:
 	rm -rf $(VENV) $(VENV1) tests/node/node_modules .mypy_cache .ruff_cache .pytest_cache

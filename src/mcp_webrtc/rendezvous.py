@@ -4,7 +4,7 @@ A host (the MCP server side) registers a room with a host token and sets the roo
 token; clients join the room with that client token. Each join opens a session; the
 rendezvous relays signal objects between the host and that client, and tells the host of
 joins and leaves. It never sees MCP traffic: once WebRTC is up, the peers talk directly and
-the rendezvous may even go away. The protocol is in docs/protocol.md, §8.
+the rendezvous may even go away. The protocol is in docs/protocol.md, §7.
 
 Run it with ``mcp-webrtc signal`` or, in a program::
 

@@ -1,4 +1,4 @@
-"""Signaling through the rendezvous server (docs/protocol.md, §8).
+"""Signaling through the rendezvous server (docs/protocol.md, §7).
 
 :class:`WebSocketSignaling` is a client's signaling for one session: it joins a room and
 relays signals to and from the room's host. :class:`RendezvousHost` is the host side: it

@@ -1,4 +1,4 @@
-"""The rendezvous protocol's messages, limits and credentials (see docs/protocol.md, §8).
+"""The rendezvous protocol's messages, limits and credentials (see docs/protocol.md, §7).
 
 Pure code: parsing and building JSON messages, constant-time token checks, coturn REST
 credentials and a token-bucket rate limiter with an injected clock. No I/O.

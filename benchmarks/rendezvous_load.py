@@ -1,0 +1,181 @@
+"""Connecting through the rendezvous, and one `serve` host holding many peers.
+
+Run inside the isolated namespace: ``make bench-load``, or
+``scripts/netns-run .venv/bin/python benchmarks/rendezvous_load.py [--peers 50 100 200]``.
+
+1. connect + initialize + list_tools through the rendezvous, 20 times: median and p90.
+2. For each peer count N: N clients join one ``mcp-webrtc serve --app`` host (its own
+   process), then each calls the echo tool 5 times a second for ``--seconds``; prints the
+   latency p50/p99 and the host's resident memory per peer. All clients share this one
+   process, so on a small machine their own CPU shows up in the latency too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import ClientSession
+
+from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions
+from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+from mcp_webrtc.serve import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST_TOKEN, CLIENT_TOKEN = "bench-host", "bench-client"
+OPTIONS = WebRTCOptions(host_candidates=LOOPBACK_ONLY, connect_timeout=60)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def wait_registered(server: RendezvousServer) -> None:
+    with anyio.fail_after(60):
+        while (await server.backend.counts())[0] == 0:
+            await anyio.sleep(0.05)
+
+
+async def connect_times(url: str, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        async with (
+            connect(url, room="bench", token=CLIENT_TOKEN, options=OPTIONS) as (r, w),
+            ClientSession(r, w) as session,
+        ):
+            await session.initialize()
+            await session.list_tools()
+            times.append(time.perf_counter() - started)
+    return times
+
+
+async def load(url: str, host_pid: int, peers: int, seconds: float, rate: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    ready = 0
+    all_ready = anyio.Event()
+    stop = anyio.Event()
+    base_rss = rss_bytes(host_pid)
+
+    async def peer(index: int) -> None:
+        nonlocal ready, errors
+        async with (
+            connect(url, room="bench", token=CLIENT_TOKEN, options=OPTIONS) as (r, w),
+            ClientSession(r, w) as session,
+        ):
+            await session.initialize()
+            ready += 1
+            if ready == peers:
+                all_ready.set()
+            await all_ready.wait()
+            period = 1.0 / rate
+            next_at = time.perf_counter() + period * (index % 10) / 10
+            while not stop.is_set():
+                await anyio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += period
+                started = time.perf_counter()
+                try:
+                    await session.call_tool("echo", {"text": "x" * 100})
+                except Exception:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+    async with anyio.create_task_group() as tg:
+        for index in range(peers):
+            tg.start_soon(peer, index)
+            if index % 10 == 9:
+                await anyio.sleep(0.2)  # stagger the joins a little
+        with anyio.fail_after(300):
+            await all_ready.wait()
+        loaded_rss = rss_bytes(host_pid)
+        await anyio.sleep(seconds)
+        stop.set()
+    return {
+        "peers": peers,
+        "calls": len(latencies),
+        "errors": errors,
+        "p50 ms": statistics.median(latencies) * 1000,
+        "p99 ms": percentile(latencies, 0.99) * 1000,
+        "host RSS MiB": loaded_rss / 2**20,
+        "RSS/peer MiB": (loaded_rss - base_rss) / peers / 2**20,
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,), rate=1000, burst=1000)
+    async with RendezvousServer(config) as server:
+        host = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mcp_webrtc",
+                "serve",
+                server.url,
+                "--room",
+                "bench",
+                "--token",
+                HOST_TOKEN,
+                "--client-token",
+                CLIENT_TOKEN,
+                "--host-candidates",
+                "loopback",
+                "--max-sessions",
+                "1000",
+                "--app",
+                "bench_server:server",
+            ],
+            cwd=ROOT / "benchmarks",
+            env={**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")},
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            await wait_registered(server)
+            times = await connect_times(server.url, 20)
+            print("connect + initialize + list_tools through the rendezvous (20 runs):")
+            print(
+                f"  median {statistics.median(times) * 1000:.1f} ms, "
+                f"p90 {percentile(times, 0.9) * 1000:.1f} ms\n"
+            )
+            rows = [
+                await load(server.url, host.pid, n, args.seconds, args.rate) for n in args.peers
+            ]
+        finally:
+            host.terminate()
+            host.wait(timeout=30)
+    print(f"one serve host, each peer calling echo {args.rate:g}/s for {args.seconds:g} s:")
+    header = list(rows[0])
+    print("".join(f"{h:>14}" for h in header))
+    for row in rows:
+        print(
+            "".join(
+                f"{row[h]:>14.1f}" if isinstance(row[h], float) else f"{row[h]:>14}" for h in header
+            )
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peers", type=int, nargs="+", default=[50, 100, 200])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=5.0, help="calls per second per peer")
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    anyio.run(main, parser.parse_args())
