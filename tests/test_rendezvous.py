@@ -148,7 +148,8 @@ async def flood_until_refused(ws: ClientConnection) -> None:
         while True:
             codes.append(json.loads(await ws.recv()).get("code"))
 
-    with pytest.raises(ConnectionClosed) as closed:
+    # Bounded: with a flood still unread, the close handshake used to stall for 10 s.
+    with anyio.fail_after(5), pytest.raises(ConnectionClosed) as closed:
         await flood_and_read()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == proto.CLOSE_POLICY

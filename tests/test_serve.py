@@ -170,6 +170,43 @@ async def test_sessions_survive_the_rendezvous_going_away() -> None:
             assert not transport.peer.gone
 
 
+async def test_stopping_serve_closes_every_session() -> None:
+    async with rendezvous() as server:
+        transports = [
+            connect(server.url, room="lab", token=CLIENT_TOKEN, options=options()) for _ in range(3)
+        ]
+        async with anyio.create_task_group() as outer:
+            async with serving(server.url):
+                clients = [await stack_enter(outer, t) for t in transports]
+                for client in clients:
+                    await client.list_tools()
+            # serve was cancelled: every client learns at once, none waits for a timeout
+            with anyio.fail_after(10):
+                for transport in transports:
+                    while not transport.peer.gone:  # noqa: ASYNC110 - observing state
+                        await anyio.sleep(0.02)
+            # bye over signaling or the channel's close, whichever arrives first
+            reasons = {t.peer.gone_reason for t in transports}
+            assert reasons <= {"peer said bye", "data channel closed"}, reasons
+            outer.cancel_scope.cancel()
+
+
+async def stack_enter(tg: Any, transport: Any) -> Any:
+    """Open an MCP client on ``transport`` in a task of ``tg``; return it once ready."""
+    ready: list[Any] = []
+    opened = anyio.Event()
+
+    async def hold() -> None:
+        async with mcp_client(transport) as client:
+            ready.append(client)
+            opened.set()
+            await anyio.sleep_forever()
+
+    tg.start_soon(hold)
+    await opened.wait()
+    return ready[0]
+
+
 async def test_server_full_refuses_extra_sessions_clearly() -> None:
     async with rendezvous() as server, serving(server.url, max_sessions=1):
         first = connect(server.url, room="lab", token=CLIENT_TOKEN, options=options())

@@ -523,14 +523,21 @@ class DataChannelPeer:
         """Dead-peer detection: ICE consent checks, and any received data, prove life."""
         timeout = self.options.dead_peer_timeout
         interval = max(0.1, min(2.0, timeout / 5))
+        last_probe = -math.inf
         while not self.gone:
-            rtt = await _internals.consent_check(self._pc)
             now = time.monotonic()
-            if rtt is not None:
-                self._rtt = rtt
-                self._last_alive = now
-            elif now - self._last_alive > timeout:
-                self._mark_gone(f"no answer from the peer for {now - self._last_alive:.1f} s")
+            # Data that just arrived proves life already: probe a quiet peer, and a busy one
+            # only every few intervals to keep the RTT fresh (many peers stay cheap).
+            if now - self._last_alive >= interval or now - last_probe >= 5 * interval:
+                last_probe = now
+                rtt = await _internals.consent_check(self._pc)
+                now = time.monotonic()
+                if rtt is not None:
+                    self._rtt = rtt
+                    self._last_alive = now
+                elif now - self._last_alive > timeout:
+                    silent = now - self._last_alive
+                    self._mark_gone(f"no answer from the peer for {silent:.1f} s")
             await anyio.sleep(interval)
 
     async def _close(self, reason: str | None = None) -> None:

@@ -271,6 +271,7 @@ class RendezvousServer:
             max_size=config.max_message_size,
             process_request=self._process_request,
             server_header="mcp-webrtc-rendezvous",
+            close_timeout=2,
         )
         logger.info("event=listening url=%s", self.url)
 
@@ -342,9 +343,20 @@ class RendezvousServer:
             await self._refuse(ws, proto.BAD_MESSAGE, "the first message must be register or join")
 
     async def _refuse(self, ws: ServerConnection, code: str, message: str) -> None:
+        """Answer with the error and close. Unread messages (a flood) are drained meanwhile:
+        with websockets' incoming queue full, the peer's close frame could not be read."""
+
+        async def drain() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for _ in ws:
+                    pass
+
         with contextlib.suppress(ConnectionClosed):
             await ws.send(proto.dumps(proto.error(code, message)))
-            await ws.close(proto.CLOSE_POLICY, code)
+            async with asyncio.TaskGroup() as tg:
+                draining = tg.create_task(drain())
+                await ws.close(proto.CLOSE_POLICY, code)
+                draining.cancel()
 
     async def _messages(self, ws: ServerConnection, bucket: proto.TokenBucket, who: str) -> Any:
         """Yield parsed messages until the connection ends; enforce the rate limit."""
