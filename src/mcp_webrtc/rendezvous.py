@@ -22,9 +22,9 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from importlib import resources
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -53,7 +53,8 @@ class RendezvousConfig:
         rate, burst: Messages per second each connection may send on average, and in a
             burst; a connection above it is refused and closed.
         allowed_origins: Browser origins allowed to connect (``Origin`` header). Connections
-            without an Origin (programs, not browsers) are always allowed.
+            without an Origin (programs, not browsers) and pages this server serves itself
+            (the inspector at ``/``) are always allowed.
         tls_cert, tls_key: PEM files; with both set the server speaks ``wss://``.
         stun_urls: STUN URLs handed to every peer.
         turn_urls: TURN URLs handed to every peer, with credentials from ``turn_secret``
@@ -237,7 +238,6 @@ class RendezvousServer:
         )
         self._host_digests = frozenset(proto.token_digest(t) for t in self.config.host_tokens)
         self._server: Server | None = None
-        self._http_routes: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -261,13 +261,11 @@ class RendezvousServer:
         if config.tls_cert and config.tls_key:
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls.load_cert_chain(config.tls_cert, config.tls_key)
-        origins: Sequence[Any] = [None, *config.allowed_origins]
         self._server = await serve(
             self._handle,
             config.host,
             config.port,
             ssl=tls,
-            origins=origins,
             max_size=config.max_message_size,
             process_request=self._process_request,
             server_header="mcp-webrtc-rendezvous",
@@ -297,22 +295,36 @@ class RendezvousServer:
         host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
         return f"{scheme}://{host}:{self.port}/"
 
-    def add_route(self, path: str, handler: Any) -> None:
-        """Serve plain HTTP GET ``path`` with ``handler(request) -> (status, type, body)``."""
-        self._http_routes[path] = handler
-
     # ---------------------------------------------------------------- HTTP
+
+    def _origin_allowed(self, request: Request) -> bool:
+        """Programs send no Origin; browsers must come from an allowed origin or from a
+        page this server served itself (same origin: the inspector)."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin in self.config.allowed_origins:
+            return True
+        scheme = "https" if self.config.tls_cert else "http"
+        return origin == f"{scheme}://{request.headers.get('Host', '')}"
 
     async def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        upgrade = "upgrade" in request.headers.get("Connection", "").lower()
         if path == "/healthz":
             rooms, sessions = await self.backend.counts()
-            body = proto.dumps({"status": "ok", "rooms": rooms, "sessions": sessions})
-            return _response(HTTPStatus.OK, "application/json", body.encode())
-        handler = self._http_routes.get(path)
-        if handler is not None and "upgrade" not in request.headers.get("Connection", "").lower():
-            status, content_type, body = handler(request)
-            return _response(status, content_type, body)
+            health = proto.dumps({"status": "ok", "rooms": rooms, "sessions": sessions})
+            return _response(HTTPStatus.OK, "application/json", health.encode())
+        if not upgrade:
+            asset = _ASSETS.get(path)
+            if asset is not None:
+                name, content_type = asset
+                body = resources.files("mcp_webrtc.assets").joinpath(name).read_bytes()
+                return _response(HTTPStatus.OK, content_type, body)
+            if path == "/favicon.ico":
+                return _response(HTTPStatus.NO_CONTENT, "image/x-icon", b"")
+            return _response(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+        if not self._origin_allowed(request):
+            _log("refused", ws, reason="origin not allowed", origin=request.headers.get("Origin"))
+            return _response(HTTPStatus.FORBIDDEN, "text/plain", b"origin not allowed\n")
         return None
 
     # ---------------------------------------------------------------- WebSocket
@@ -456,6 +468,14 @@ class RendezvousServer:
             _log("leave", ws, room=hello.room, session=session)
             if host_left is not None:
                 await host_left.deliver({"type": "peer-left", "session": session})
+
+
+#: Plain HTTP GET paths served from the package's assets: the browser inspector and module.
+_ASSETS = {
+    "/": ("inspector.html", "text/html; charset=utf-8"),
+    "/inspector": ("inspector.html", "text/html; charset=utf-8"),
+    "/mcp-webrtc.js": ("mcp-webrtc.js", "text/javascript; charset=utf-8"),
+}
 
 
 def _response(status: HTTPStatus, content_type: str, body: bytes) -> Response:

@@ -1,0 +1,782 @@
+// mcp-webrtc.js: MCP over WebRTC data channels, for browsers (and any runtime with
+// RTCPeerConnection and WebSocket). A plain ES module with no dependencies.
+//
+// - RendezvousSignaling / RendezvousHost: the rendezvous protocol (docs/protocol.md §7).
+// - WebRTCTransport: the MCP TypeScript SDK's Transport interface (start, send, close,
+//   onmessage, onclose, onerror) over one data channel with mcp-webrtc framing (§5):
+//   whole JSON text messages, chunk frames for large ones, both directions.
+// - McpClient / McpToolServer: a tiny JSON-RPC layer, for pages without the SDK.
+
+export const FRAMING_VERSION = 1;
+const FIRST = 0x01;
+const NEXT = 0x02;
+const ABORT = 0x03;
+const FIRST_DEFLATE = 0x04;
+const FIRST_HEADER = 13;
+const NEXT_HEADER = 5;
+const JSON_START = new Set([0x7b, 0x5b, 0x20, 0x09, 0x0a, 0x0d, 0xef]);
+const MiB = 1024 * 1024;
+
+export const PARSE_ERROR = -32700;
+export const INVALID_REQUEST = -32600;
+export const MESSAGE_TOO_LARGE = -32050;
+
+export const DEFAULTS = Object.freeze({
+  iceServers: [],
+  connectTimeout: 20000,
+  maxMessageSize: 128 * MiB,
+  chunkSize: 64 * 1024,
+  highWatermark: 128 * 1024,
+  lowWatermark: 32 * 1024,
+  channelLabel: null,
+});
+
+/** Every error this module raises or reports. `code` names the cause. */
+export class MCPWebRTCError extends Error {
+  constructor(message, code = "error", data = undefined) {
+    super(message);
+    this.name = "MCPWebRTCError";
+    this.code = code;
+    this.data = data;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+// ---------------------------------------------------------------- framing (pure)
+
+function header(kind, id, size) {
+  const length = kind === NEXT || kind === ABORT ? NEXT_HEADER : FIRST_HEADER;
+  const bytes = new Uint8Array(length);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, kind);
+  view.setUint32(1, id);
+  if (length === FIRST_HEADER) view.setBigUint64(5, BigInt(size));
+  return bytes;
+}
+
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+export function firstFrame(id, size, payload) {
+  return concat(header(FIRST, id, size), payload);
+}
+
+export function nextFrame(id, payload) {
+  return concat(header(NEXT, id, 0), payload);
+}
+
+export function abortFrame(id) {
+  return header(ABORT, id, 0);
+}
+
+export class FrameError extends MCPWebRTCError {
+  constructor(message) {
+    super(message, "frame-error");
+  }
+}
+
+export class OversizeMessage extends MCPWebRTCError {
+  constructor(size, limit, head) {
+    super(`incoming message of ${size} bytes exceeds the limit of ${limit} bytes`, "too-large");
+    this.size = size;
+    this.limit = limit;
+    this.head = head;
+  }
+}
+
+/** Reassembles chunk frames. feed() returns a complete payload (string or Uint8Array)
+ * or null; it throws FrameError or OversizeMessage (then drops that message's frames). */
+export class FrameDecoder {
+  constructor(maxMessageSize, maxPartial = 64) {
+    this.maxMessageSize = maxMessageSize;
+    this.maxPartial = maxPartial;
+    this.partials = new Map();
+    this.discarding = new Map();
+  }
+
+  get bufferedBytes() {
+    let total = 0;
+    for (const p of this.partials.values()) total += p.received;
+    return total;
+  }
+
+  feed(data) {
+    if (typeof data === "string") {
+      if (data.length > this.maxMessageSize / 4) {
+        const size = encoder.encode(data).length;
+        if (size > this.maxMessageSize) {
+          throw new OversizeMessage(size, this.maxMessageSize, encoder.encode(data.slice(0, 4096)));
+        }
+      }
+      return data;
+    }
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    if (bytes.length === 0) throw new FrameError("empty binary frame");
+    const kind = bytes[0];
+    if (JSON_START.has(kind)) {
+      if (bytes.length > this.maxMessageSize) {
+        throw new OversizeMessage(bytes.length, this.maxMessageSize, bytes.slice(0, 4096));
+      }
+      return bytes;
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (kind === FIRST || kind === FIRST_DEFLATE) {
+      if (bytes.length < FIRST_HEADER) throw new FrameError("FIRST frame is shorter than its header");
+      if (kind === FIRST_DEFLATE) throw new FrameError("FIRST_DEFLATE was not announced");
+      const id = view.getUint32(1);
+      const size = Number(view.getBigUint64(5));
+      const payload = bytes.subarray(FIRST_HEADER);
+      this.discarding.delete(id);
+      if (this.partials.has(id)) {
+        this.partials.delete(id);
+        throw new FrameError(`FIRST frame for message ${id}, which is still open`);
+      }
+      if (payload.length > size) throw new FrameError("FIRST frame carries more bytes than its announced size");
+      if (size > this.maxMessageSize) {
+        if (payload.length < size) this.discarding.set(id, size - payload.length);
+        throw new OversizeMessage(size, this.maxMessageSize, payload.slice(0, 4096));
+      }
+      if (payload.length === size) return payload.slice();
+      if (this.partials.size >= this.maxPartial) {
+        throw new FrameError(`more than ${this.maxPartial} chunked messages in flight`);
+      }
+      const buffer = new Uint8Array(size);
+      buffer.set(payload, 0);
+      this.partials.set(id, { size, buffer, received: payload.length });
+      return null;
+    }
+    if (kind === NEXT) {
+      if (bytes.length < NEXT_HEADER) throw new FrameError("NEXT frame is shorter than its header");
+      const id = view.getUint32(1);
+      const payload = bytes.subarray(NEXT_HEADER);
+      const partial = this.partials.get(id);
+      if (!partial) {
+        if (this.discarding.has(id)) {
+          const left = this.discarding.get(id) - payload.length;
+          if (left <= 0) this.discarding.delete(id);
+          else this.discarding.set(id, left);
+          return null;
+        }
+        throw new FrameError(`NEXT frame for unknown message ${id}`);
+      }
+      const end = partial.received + payload.length;
+      if (end > partial.size) {
+        this.partials.delete(id);
+        throw new FrameError(`message ${id} overruns its announced size`);
+      }
+      partial.buffer.set(payload, partial.received);
+      partial.received = end;
+      if (end < partial.size) return null;
+      this.partials.delete(id);
+      return partial.buffer;
+    }
+    if (kind === ABORT) {
+      if (bytes.length !== NEXT_HEADER) throw new FrameError("ABORT frame has a wrong length");
+      const id = view.getUint32(1);
+      this.partials.delete(id);
+      this.discarding.delete(id);
+      return null;
+    }
+    throw new FrameError(`unknown frame type 0x${kind.toString(16).padStart(2, "0")}`);
+  }
+}
+
+/** What a remote SDP says about the peer's receiving side (docs/protocol.md §3). */
+export function parseCapabilities(sdp) {
+  const caps = { sctpMaxMessageSize: 65536, version: null, maxMessageSize: null, deflate: false };
+  for (const raw of sdp.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith("a=max-message-size:")) {
+      const value = Number.parseInt(line.slice(19), 10);
+      if (Number.isFinite(value)) caps.sctpMaxMessageSize = value;
+    } else if (line.startsWith("a=x-mcp-webrtc:")) {
+      const fields = line.slice(15).split(";");
+      const version = Number.parseInt(fields[0], 10);
+      if (!Number.isFinite(version)) continue;
+      caps.version = version;
+      for (const field of fields.slice(1)) {
+        const [key, value = ""] = field.split("=").map((s) => s.trim());
+        if (key === "max-message-size" && /^\d+$/.test(value)) caps.maxMessageSize = Number(value);
+        if (key === "compression") caps.deflate = value.split(",").includes("deflate-raw");
+      }
+    }
+  }
+  caps.chunking = caps.version !== null && caps.version >= 1;
+  return caps;
+}
+
+/** Our capability line, added after the t= line of the SDP we signal. This module does
+ * not inflate, so it announces no compression. */
+export function addCapability(sdp, maxMessageSize) {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  const lines = sdp.split(eol);
+  const at = lines.findIndex((l) => l.startsWith("t="));
+  if (at < 0) throw new MCPWebRTCError("SDP has no t= line", "bad-sdp");
+  lines.splice(at + 1, 0, `a=x-mcp-webrtc:${FRAMING_VERSION};max-message-size=${maxMessageSize}`);
+  return lines.join(eol);
+}
+
+/** Best effort: the top-level id of a request from the first bytes of its JSON. */
+export function sniffRequestId(head) {
+  const text = typeof head === "string" ? head : decoder.decode(head);
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let end = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === "\\") escaped = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{" || c === "[") {
+      depth += 1;
+      if (depth > 1) {
+        end = i;
+        break;
+      }
+    }
+  }
+  const top = text.slice(0, end);
+  if (!/"method"\s*:/.test(top)) return null;
+  const match = /"id"\s*:\s*(-?\d{1,15}|"(?:[^"\\]|\\.){0,256}")/.exec(top);
+  if (!match) return null;
+  return match[1].startsWith('"') ? JSON.parse(match[1]) : Number(match[1]);
+}
+
+function errorResponse(id, code, message, data) {
+  const error = { code, message };
+  if (data !== undefined) error.data = data;
+  return JSON.stringify({ jsonrpc: "2.0", id, error });
+}
+
+// ---------------------------------------------------------------- rendezvous signaling
+
+function openSocket(url) {
+  return new Promise((resolve, reject) => {
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (error) {
+      reject(new MCPWebRTCError(`not a rendezvous URL: ${url}`, "bad-url"));
+      return;
+    }
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new MCPWebRTCError(`cannot reach the rendezvous at ${url}`, "unreachable"));
+  });
+}
+
+function firstReply(ws, wanted) {
+  return new Promise((resolve, reject) => {
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "error") {
+        reject(new MCPWebRTCError(`rendezvous refused: ${message.message} (${message.code})`, message.code));
+      } else if (message.type === wanted) resolve(message);
+      else reject(new MCPWebRTCError(`unexpected answer from the rendezvous: ${event.data}`, "protocol"));
+    };
+    ws.onclose = (event) => reject(new MCPWebRTCError(`the rendezvous closed the connection (${event.code})`, "closed"));
+  });
+}
+
+/** A client's signaling through the rendezvous: joins `room` with the client `token`. */
+export class RendezvousSignaling {
+  constructor(url, room, token) {
+    Object.assign(this, { url, room, token, iceServers: [], session: null });
+    this.onsignal = null;
+    this.onclose = null;
+    this._ws = null;
+  }
+
+  async connect() {
+    const ws = await openSocket(this.url);
+    ws.send(JSON.stringify({ type: "join", room: this.room, token: this.token }));
+    let joined;
+    try {
+      joined = await firstReply(ws, "joined");
+    } catch (error) {
+      ws.close();
+      throw error;
+    }
+    this._ws = ws;
+    this.session = joined.session;
+    this.iceServers = joined.iceServers || [];
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "signal") this.onsignal?.(message.signal);
+      else if (message.type === "error") {
+        const why = message.code === "host-left" ? "the host left the room" : message.message;
+        this.onclose?.(new MCPWebRTCError(why, message.code));
+      }
+    };
+    ws.onclose = () => this.onclose?.(null);
+  }
+
+  send(signal) {
+    if (this._ws?.readyState === 1) this._ws.send(JSON.stringify({ type: "signal", signal }));
+  }
+
+  close() {
+    if (this._ws && this._ws.readyState === 1) this._ws.send(JSON.stringify({ type: "leave" }));
+    this._ws?.close();
+  }
+}
+
+/** The host side: registers `room`; `onsession(signaling)` is called for each client. */
+export class RendezvousHost {
+  constructor(url, room, token, clientToken) {
+    Object.assign(this, { url, room, token, clientToken, iceServers: [] });
+    this.onsession = null;
+    this._ws = null;
+    this._sessions = new Map();
+  }
+
+  async connect() {
+    const ws = await openSocket(this.url);
+    ws.send(JSON.stringify({ type: "register", room: this.room, token: this.token, clientToken: this.clientToken }));
+    const registered = await firstReply(ws, "registered");
+    this._ws = ws;
+    this.iceServers = registered.iceServers || [];
+    ws.onmessage = (event) => this._dispatch(JSON.parse(event.data));
+    ws.onclose = () => {
+      for (const session of this._sessions.values()) session.onclose?.(null);
+    };
+  }
+
+  _dispatch(message) {
+    if (message.type === "peer-joined") {
+      const host = this;
+      const session = {
+        session: message.session,
+        iceServers: this.iceServers,
+        onsignal: null,
+        onclose: null,
+        async connect() {},
+        send(signal) {
+          host._ws?.send(JSON.stringify({ type: "signal", session: message.session, signal }));
+        },
+        close() {
+          host._sessions.delete(message.session);
+          if (host._ws?.readyState === 1) host._ws.send(JSON.stringify({ type: "leave", session: message.session }));
+        },
+      };
+      this._sessions.set(message.session, session);
+      this.onsession?.(session);
+    } else if (message.type === "signal") {
+      this._sessions.get(message.session)?.onsignal?.(message.signal);
+    } else if (message.type === "peer-left") {
+      const session = this._sessions.get(message.session);
+      this._sessions.delete(message.session);
+      session?.onclose?.(null);
+    }
+  }
+
+  close() {
+    this._ws?.close();
+  }
+}
+
+// ---------------------------------------------------------------- the transport
+
+function randomLabel() {
+  const bytes = new Uint8Array(20);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** MCP over one WebRTC data channel; implements the MCP TypeScript SDK's Transport.
+ *  `role` "client" answers by default, "server" offers (as in the Python package). */
+export class WebRTCTransport {
+  constructor({ signaling, role = "client", initiator = role === "server", options = {} }) {
+    this.signaling = signaling;
+    this.initiator = initiator;
+    this.options = { ...DEFAULTS, ...options };
+    this.onmessage = undefined;
+    this.onclose = undefined;
+    this.onerror = undefined;
+    this.pc = null;
+    this.channel = null;
+    this.remote = null;
+    this._pending = [];
+    this._decoder = new FrameDecoder(this.options.maxMessageSize);
+    this._nextId = 0;
+    this._closed = false;
+    this._drainWaiters = [];
+  }
+
+  async start() {
+    const signaling = this.signaling;
+    let settle;
+    const opened = new Promise((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    const fail = (error) => settle.reject(error);
+    const timer = setTimeout(
+      () => fail(new MCPWebRTCError(`no connection after ${this.options.connectTimeout} ms (${this._stage()})`, "connect-timeout")),
+      this.options.connectTimeout,
+    );
+    signaling.onsignal = (signal) => this._onSignal(signal).catch((error) => this._report(error));
+    signaling.onclose = (error) => {
+      if (!this.channel || this.channel.readyState !== "open") {
+        fail(error || new MCPWebRTCError("signaling closed before the connection was up", "signaling-closed"));
+      }
+    };
+    try {
+      await signaling.connect?.();
+      const iceServers = [...this.options.iceServers, ...(signaling.iceServers || [])];
+      const pc = new RTCPeerConnection({ iceServers });
+      this.pc = pc;
+      pc.onicecandidate = (event) => {
+        if (event.candidate) signaling.send({ type: "candidate", candidate: event.candidate.toJSON() });
+      };
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === "failed") {
+          fail(new MCPWebRTCError("ICE/DTLS connection failed", "ice-failed"));
+          this._finish(new MCPWebRTCError("connection failed", "ice-failed"));
+        }
+      };
+      const attach = (channel) => {
+        this.channel = channel;
+        channel.binaryType = "arraybuffer";
+        channel.bufferedAmountLowThreshold = this.options.lowWatermark;
+        channel.onbufferedamountlow = () => this._wakeWriters();
+        channel.onmessage = (event) => this._onData(event.data);
+        channel.onclose = () => this._finish(null);
+        channel.onopen = () => settle.resolve();
+        if (channel.readyState === "open") settle.resolve();
+      };
+      if (this.initiator) {
+        attach(pc.createDataChannel(this.options.channelLabel || randomLabel(), { ordered: true }));
+        await pc.setLocalDescription(await pc.createOffer());
+        signaling.send({ type: "offer", sdp: addCapability(pc.localDescription.sdp, this.options.maxMessageSize) });
+      } else {
+        pc.ondatachannel = (event) => attach(event.channel);
+      }
+      await opened;
+    } catch (error) {
+      clearTimeout(timer);
+      await this.close();
+      throw error;
+    }
+    clearTimeout(timer);
+  }
+
+  _stage() {
+    if (!this.pc) return "signaling did not connect";
+    if (!this.remote) return "no offer or answer arrived";
+    return `ICE ${this.pc.iceConnectionState}, connection ${this.pc.connectionState}`;
+  }
+
+  async _onSignal(signal) {
+    const pc = this.pc;
+    if (!pc || !signal || typeof signal !== "object") return;
+    if (signal.type === "offer" || signal.type === "answer") {
+      const expected = this.initiator ? "answer" : "offer";
+      if (signal.type !== expected || this.remote || typeof signal.sdp !== "string") {
+        console.warn("mcp-webrtc: ignoring unexpected", signal.type);
+        return;
+      }
+      await pc.setRemoteDescription({ type: signal.type, sdp: signal.sdp });
+      this.remote = parseCapabilities(signal.sdp);
+      for (const candidate of this._pending.splice(0)) await this._addCandidate(candidate);
+      if (!this.initiator) {
+        await pc.setLocalDescription(await pc.createAnswer());
+        this.signaling.send({ type: "answer", sdp: addCapability(pc.localDescription.sdp, this.options.maxMessageSize) });
+      }
+    } else if (signal.type === "candidate" || (!signal.type && signal.candidate)) {
+      const candidate = typeof signal.candidate === "string" ? { candidate: signal.candidate, sdpMid: signal.sdpMid, sdpMLineIndex: signal.sdpMLineIndex } : signal.candidate;
+      if (!candidate || !candidate.candidate) return;
+      if (this.remote) await this._addCandidate(candidate);
+      else this._pending.push(candidate);
+    } else if (signal.type === "bye") {
+      this._finish(null);
+    } else {
+      console.warn("mcp-webrtc: ignoring unknown signal", signal);
+    }
+  }
+
+  async _addCandidate(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (error) {
+      console.warn("mcp-webrtc: ignoring unusable candidate", candidate, error);
+    }
+  }
+
+  _onData(data) {
+    let payload;
+    try {
+      payload = this._decoder.feed(data);
+    } catch (error) {
+      if (error instanceof OversizeMessage) {
+        const id = sniffRequestId(error.head);
+        this._sendRaw(errorResponse(id, MESSAGE_TOO_LARGE, `Message too large: ${error.size} bytes, the limit is ${error.limit} bytes`, { size: error.size, limit: error.limit }));
+      } else {
+        this._sendRaw(errorResponse(null, PARSE_ERROR, `Parse error: ${error.message}`));
+      }
+      this._report(error);
+      return;
+    }
+    if (payload === null) return;
+    let message;
+    try {
+      message = JSON.parse(typeof payload === "string" ? payload : decoder.decode(payload));
+    } catch (error) {
+      this._sendRaw(errorResponse(null, PARSE_ERROR, "Parse error"));
+      this._report(new MCPWebRTCError("peer sent invalid JSON", "parse-error"));
+      return;
+    }
+    this.onmessage?.(message);
+  }
+
+  _sendRaw(text) {
+    if (this.channel?.readyState === "open") this.channel.send(text);
+  }
+
+  _report(error) {
+    if (this.onerror) this.onerror(error);
+    else console.warn("mcp-webrtc:", error);
+  }
+
+  _wakeWriters() {
+    for (const wake of this._drainWaiters.splice(0)) wake();
+  }
+
+  async _writable() {
+    const channel = this.channel;
+    while (channel.readyState === "open" && channel.bufferedAmount > this.options.highWatermark) {
+      await new Promise((resolve) => this._drainWaiters.push(resolve));
+    }
+    if (channel.readyState !== "open") throw new MCPWebRTCError("the data channel is closed", "peer-gone");
+  }
+
+  /** Send one JSON-RPC message (an object). Rejects with code "too-large" or "peer-gone". */
+  async send(message) {
+    if (!this.channel || this.channel.readyState !== "open") throw new MCPWebRTCError("not connected", "peer-gone");
+    const text = JSON.stringify(message);
+    const data = encoder.encode(text);
+    const size = data.length;
+    if (size > this.options.maxMessageSize) {
+      throw new MCPWebRTCError(`message of ${size} bytes exceeds this side's limit of ${this.options.maxMessageSize} bytes`, "too-large", { size, limit: this.options.maxMessageSize });
+    }
+    const remote = this.remote;
+    const sctpLimit = remote.sctpMaxMessageSize || 256 * 1024;
+    if (!remote.chunking) {
+      if (remote.sctpMaxMessageSize && size > remote.sctpMaxMessageSize) {
+        throw new MCPWebRTCError(`message of ${size} bytes exceeds the peer's limit of ${remote.sctpMaxMessageSize} bytes (it does not reassemble chunked messages)`, "too-large", { size, limit: remote.sctpMaxMessageSize });
+      }
+      await this._writable();
+      this.channel.send(text);
+      return;
+    }
+    if (remote.maxMessageSize && size > remote.maxMessageSize) {
+      throw new MCPWebRTCError(`message of ${size} bytes exceeds the peer's limit of ${remote.maxMessageSize} bytes`, "too-large", { size, limit: remote.maxMessageSize });
+    }
+    const chunk = Math.min(this.options.chunkSize, sctpLimit - FIRST_HEADER);
+    await this._writable();
+    if (size <= chunk) {
+      this.channel.send(text);
+      return;
+    }
+    this._nextId = (this._nextId + 1) >>> 0;
+    const id = this._nextId;
+    let sent = false;
+    try {
+      for (let offset = 0; offset < size; offset += chunk) {
+        if (offset > 0) await this._writable();
+        const piece = data.subarray(offset, offset + chunk);
+        this.channel.send(offset === 0 ? firstFrame(id, size, piece) : nextFrame(id, piece));
+        sent = true;
+      }
+    } catch (error) {
+      if (sent) this._sendRaw(abortFrame(id));
+      throw error;
+    }
+  }
+
+  /** Selected candidate pair types and addresses, RTT and byte counts (from getStats). */
+  async connectionInfo() {
+    const info = { localCandidateType: null, remoteCandidateType: null, rtt: null, bytesSent: 0, bytesReceived: 0, state: this.pc?.connectionState ?? "new" };
+    if (!this.pc) return info;
+    const stats = await this.pc.getStats();
+    let pair = null;
+    stats.forEach((report) => {
+      if (report.type === "transport" && report.selectedCandidatePairId) pair = stats.get(report.selectedCandidatePairId);
+    });
+    if (!pair) {
+      stats.forEach((report) => {
+        if (report.type === "candidate-pair" && report.state === "succeeded" && (report.nominated || !pair)) pair = report;
+      });
+    }
+    if (pair) {
+      const local = stats.get(pair.localCandidateId);
+      const remote = stats.get(pair.remoteCandidateId);
+      info.localCandidateType = local?.candidateType ?? null;
+      info.remoteCandidateType = remote?.candidateType ?? null;
+      info.localAddress = local ? `${local.address ?? local.ip}:${local.port}` : null;
+      info.remoteAddress = remote ? `${remote.address ?? remote.ip}:${remote.port}` : null;
+      info.rtt = pair.currentRoundTripTime ?? null;
+      info.bytesSent = pair.bytesSent ?? 0;
+      info.bytesReceived = pair.bytesReceived ?? 0;
+    }
+    return info;
+  }
+
+  _finish(error) {
+    if (this._closed) return;
+    this._closed = true;
+    this._wakeWriters();
+    if (error) this._report(error);
+    this.onclose?.();
+  }
+
+  async close() {
+    if (!this._closed) {
+      try {
+        this.signaling.send({ type: "bye" });
+      } catch (error) {
+        // the signaling may be gone already; leaving anyway
+      }
+    }
+    this.channel?.close();
+    this.pc?.close();
+    this.signaling.close?.();
+    this._finish(null);
+  }
+}
+
+// ---------------------------------------------------------------- a tiny MCP layer
+
+export const PROTOCOL_VERSION = "2025-06-18";
+
+/** A minimal MCP client over any Transport (for pages without the TypeScript SDK). */
+export class McpClient {
+  constructor(transport, { name = "mcp-webrtc.js", version = "0.2.0", timeout = 60000 } = {}) {
+    this.transport = transport;
+    this.info = { name, version };
+    this.timeout = timeout;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.serverInfo = null;
+    this.onclose = null;
+  }
+
+  async connect() {
+    this.transport.onmessage = (message) => this._onMessage(message);
+    this.transport.onclose = () => {
+      for (const { reject } of this.pending.values()) reject(new MCPWebRTCError("connection closed", "peer-gone"));
+      this.pending.clear();
+      this.onclose?.();
+    };
+    await this.transport.start();
+    const result = await this.request("initialize", { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: this.info });
+    this.serverInfo = result.serverInfo;
+    await this.transport.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    return result;
+  }
+
+  _onMessage(message) {
+    if (message.id !== undefined && message.id !== null && this.pending.has(message.id) && !message.method) {
+      const { resolve, reject, timer } = this.pending.get(message.id);
+      this.pending.delete(message.id);
+      clearTimeout(timer);
+      if (message.error) reject(new MCPWebRTCError(message.error.message, message.error.code, message.error.data));
+      else resolve(message.result);
+    } else if (message.method === "ping" && message.id !== undefined) {
+      this.transport.send({ jsonrpc: "2.0", id: message.id, result: {} });
+    }
+  }
+
+  request(method, params = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new MCPWebRTCError(`${method} timed out`, "timeout"));
+      }, this.timeout);
+      this.pending.set(id, { resolve, reject, timer });
+      this.transport.send({ jsonrpc: "2.0", id, method, params }).catch((error) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(error);
+      });
+    });
+  }
+
+  listTools() { return this.request("tools/list"); }
+  callTool(name, args = {}) { return this.request("tools/call", { name, arguments: args }); }
+  listResources() { return this.request("resources/list"); }
+  readResource(uri) { return this.request("resources/read", { uri }); }
+  listPrompts() { return this.request("prompts/list"); }
+  getPrompt(name, args = {}) { return this.request("prompts/get", { name, arguments: args }); }
+  close() { return this.transport.close(); }
+}
+
+/** A minimal MCP server exposing `tools` ({name: {description, inputSchema, handler}}),
+ *  so a page can offer tools to a remote (e.g. Python) MCP client. */
+export class McpToolServer {
+  constructor(transport, { name = "browser", version = "0.2.0", tools = {} } = {}) {
+    Object.assign(this, { transport, name, version, tools });
+  }
+
+  async start() {
+    this.transport.onmessage = (message) => this._handle(message).catch((error) => console.warn(error));
+    await this.transport.start();
+  }
+
+  async _handle(message) {
+    if (message.method === undefined || message.id === undefined) return; // responses, notifications
+    const reply = (result) => this.transport.send({ jsonrpc: "2.0", id: message.id, result });
+    const fail = (code, text) => this.transport.send({ jsonrpc: "2.0", id: message.id, error: { code, message: text } });
+    switch (message.method) {
+      case "initialize":
+        return reply({ protocolVersion: message.params?.protocolVersion ?? PROTOCOL_VERSION, capabilities: { tools: {} }, serverInfo: { name: this.name, version: this.version } });
+      case "ping":
+        return reply({});
+      case "tools/list":
+        return reply({ tools: Object.entries(this.tools).map(([name, t]) => ({ name, description: t.description ?? "", inputSchema: t.inputSchema ?? { type: "object" } })) });
+      case "tools/call": {
+        const tool = this.tools[message.params?.name];
+        if (!tool) return fail(-32602, `unknown tool ${message.params?.name}`);
+        try {
+          const value = await tool.handler(message.params.arguments ?? {});
+          const content = typeof value === "string" ? [{ type: "text", text: value }] : value.content ?? [{ type: "text", text: JSON.stringify(value) }];
+          return reply({ content, isError: false });
+        } catch (error) {
+          return reply({ content: [{ type: "text", text: String(error?.message ?? error) }], isError: true });
+        }
+      }
+      default:
+        return fail(-32601, `method not found: ${message.method}`);
+    }
+  }
+}
+
+/** Connect to the MCP server behind `room` at the rendezvous `url`; returns a connected McpClient. */
+export async function connectClient(url, room, token, options = {}) {
+  const transport = new WebRTCTransport({ signaling: new RendezvousSignaling(url, room, token), role: "client", options });
+  const client = new McpClient(transport);
+  await client.connect();
+  return client;
+}
+
+/** Host `tools` in this page under `room`: every client that joins gets its own session. */
+export async function hostTools(url, room, token, clientToken, tools, options = {}) {
+  const host = new RendezvousHost(url, room, token, clientToken);
+  host.sessions = [];
+  host.onsession = (signaling) => {
+    const transport = new WebRTCTransport({ signaling, role: "server", options });
+    const server = new McpToolServer(transport, { name: options.name ?? "browser", tools });
+    host.sessions.push(server);
+    server.start().catch((error) => console.warn("mcp-webrtc: session failed", error));
+  };
+  await host.connect();
+  return host;
+}

@@ -1,0 +1,183 @@
+"""The browser side: the inspector page and mcp-webrtc.js in Debian's Chromium (Playwright).
+
+Chromium runs headless inside the test namespace, with the flags it needs for WebRTC on
+loopback (see shared notes): --allow-loopback-in-peer-connection and mDNS host candidates
+off. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from playwright.async_api import Page, async_playwright
+
+from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+from mcp_webrtc.serve import connect, serve
+
+from .support import make_server, mcp_client, options, payload, text_of
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+HOST_TOKEN, CLIENT_TOKEN = "browser-host", "browser-client"
+
+
+@asynccontextmanager
+async def page_on(server: RendezvousServer) -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            messages: list[str] = []
+            page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+            await page.goto(f"{server.url.replace('ws://', 'http://')}?room=lab")
+            try:
+                yield page
+            except BaseException:
+                print("browser console:\n" + "\n".join(messages))
+                raise
+        finally:
+            await browser.close()
+
+
+@asynccontextmanager
+async def python_server() -> AsyncIterator[RendezvousServer]:
+    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))
+    async with RendezvousServer(config) as server, anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: serve(
+                make_server("python-for-browser"),
+                server.url,
+                room="lab",
+                token=HOST_TOKEN,
+                client_token=CLIENT_TOKEN,
+                options=options(),
+                task_status=task_status,
+            )
+        )
+        yield server
+        tg.cancel_scope.cancel()
+
+
+async def test_inspector_lists_and_calls_a_tool_of_a_python_server() -> None:
+    async with python_server() as server, page_on(server) as page:
+        await page.fill("#token", CLIENT_TOKEN)
+        await page.click("#connect")
+        await page.wait_for_selector('body[data-state="connected"]', timeout=30_000)
+        assert await page.text_content("#server") == "python-for-browser " + (
+            await page.evaluate("window.mcpInspector.client.serverInfo.version")
+        )
+        greet = page.locator('#tools .item[data-name="greet"]')
+        await greet.locator("textarea").fill('{"name": "Chromium"}')
+        await greet.locator("button").click()
+        await page.wait_for_function(
+            "document.querySelector('#result').textContent.includes('Hello, Chromium!')",
+            timeout=15_000,
+        )
+        # the browser may list its own side as peer-reflexive: aiortc learns it from checks
+        pair = await page.text_content("#pair")
+        assert pair in ("host ↔ host", "prflx ↔ host"), pair
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "inspector.png"), full_page=True)
+        assert (ARTIFACTS / "inspector.png").stat().st_size > 10_000
+
+
+async def test_inspector_explains_a_wrong_token() -> None:
+    async with python_server() as server, page_on(server) as page:
+        await page.fill("#token", "not-the-token")
+        await page.click("#connect")
+        await page.wait_for_selector('body[data-state="failed"]', timeout=15_000)
+        error = await page.text_content("#error") or ""
+        assert "Wrong token, or no server has registered this room" in error
+
+
+BROWSER_ROUND_TRIP = """
+async ([url, room, token, size]) => {
+  const m = await import('/mcp-webrtc.js');
+  const client = await m.connectClient(url, room, token);
+  const hex = async (text) => Array.from(new Uint8Array(
+      await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))),
+    (b) => b.toString(16).padStart(2, '0')).join('');
+  // 5 MiB result to the browser
+  const result = await client.callTool('blob', {size, seed: 5});
+  const received = result.content[0].text;
+  // 5 MiB argument from the browser
+  let sent = '';
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const block = Array.from({length: 4096}, (_, i) => alphabet[(i * 7) % alphabet.length]).join('');
+  while (sent.length < size) sent += block;
+  sent = sent.slice(0, size);
+  const digest = (await client.callTool('digest', {data: sent})).content[0].text;
+  const info = await client.transport.connectionInfo();
+  await client.close();
+  return {receivedLength: received.length, receivedHash: await hex(received),
+          sentHash: await hex(sent), serverDigest: digest, pair: info.localCandidateType};
+}
+"""
+
+
+async def test_five_mib_both_ways_between_browser_and_python_byte_exact() -> None:
+    size = 5 * 1024 * 1024
+    async with python_server() as server, page_on(server) as page:
+        out: dict[str, Any] = await page.evaluate(
+            BROWSER_ROUND_TRIP, [server.url, "lab", CLIENT_TOKEN, size]
+        )
+    expected = payload(size, seed=5)
+    assert out["receivedLength"] == size
+    assert out["receivedHash"] == hashlib.sha256(expected.encode()).hexdigest()
+    assert out["serverDigest"] == f"{out['sentHash']}:{size}"
+    assert out["pair"] in ("host", "prflx")
+
+
+HOST_TOOLS = """
+async ([url, room, hostToken, clientToken]) => {
+  const m = await import('/mcp-webrtc.js');
+  window.pageHost = await m.hostTools(url, room, hostToken, clientToken, {
+    page_title: {description: 'The title of this page', handler: () => document.title},
+    multiply: {
+      description: 'Multiply two numbers in the browser',
+      inputSchema: {type: 'object', properties: {a: {type: 'number'}, b: {type: 'number'}}},
+      handler: ({a, b}) => String(a * b),
+    },
+  }, {name: 'chromium-tab'});
+  return true;
+}
+"""
+
+
+async def test_python_client_calls_tools_hosted_by_the_page() -> None:
+    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))
+    async with RendezvousServer(config) as server, page_on(server) as page:
+        assert await page.evaluate(HOST_TOOLS, [server.url, "tab", HOST_TOKEN, CLIENT_TOKEN])
+        transport = connect(server.url, room="tab", token=CLIENT_TOKEN, options=options())
+        async with mcp_client(transport) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert tools == {"page_title", "multiply"}
+            assert text_of(await client.call_tool("multiply", {"a": 6, "b": 7})) == "42"
+            title = text_of(await client.call_tool("page_title", {}))
+            assert title == "mcp-webrtc inspector"
+            # a large argument from Python to the page goes in chunks the page reassembles
+            big = await client.call_tool("multiply", {"a": 2, "b": 3, "pad": "x" * 400_000})
+            assert text_of(big) == "6"
