@@ -1,0 +1,86 @@
+// mcp-webrtc.js against docs/protocol.md: its test vectors, plus framing round trips.
+// Run: node --test tests/node/  (the Python suite runs it too).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import {
+  FrameDecoder, FrameError, OversizeMessage, abortFrame, addCapability, firstFrame,
+  nextFrame, parseCapabilities, sniffRequestId,
+} from "../../src/mcp_webrtc/assets/mcp-webrtc.js";
+
+const spec = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+const block = /```jsonl vectors\n([\s\S]*?)```/.exec(spec)[1];
+const vectors = block.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+const hex = (bytes) => Buffer.from(bytes).toString("hex");
+const unhex = (text) => new Uint8Array(Buffer.from(text, "hex"));
+
+test("encode vectors (plain frames)", () => {
+  for (const v of vectors.filter((v) => v.kind === "encode" && v.frame !== "first_deflate")) {
+    const payload = unhex(v.payload ?? "");
+    const frame = v.frame === "first" ? firstFrame(v.id, v.total, payload)
+      : v.frame === "next" ? nextFrame(v.id, payload) : abortFrame(v.id);
+    assert.equal(hex(frame), v.hex, JSON.stringify(v));
+  }
+});
+
+// This module announces no compression, so it never receives FIRST_DEFLATE (it refuses it).
+const usesDeflate = (v) => v.frames.some((f) => f.hex?.startsWith("04"));
+
+test("decode vectors", () => {
+  for (const v of vectors.filter((v) => v.kind === "decode" && !usesDeflate(v))) {
+    const decoder = new FrameDecoder(v.limit);
+    const messages = [];
+    const errors = [];
+    for (const f of v.frames) {
+      try {
+        const out = decoder.feed(f.text ?? unhex(f.hex));
+        if (out !== null) messages.push(typeof out === "string" ? out : new TextDecoder().decode(out));
+      } catch (error) {
+        if (error instanceof OversizeMessage) errors.push(-32050);
+        else if (error instanceof FrameError) errors.push(-32700);
+        else throw error;
+      }
+    }
+    assert.deepEqual(messages, v.messages, JSON.stringify(v));
+    assert.deepEqual(errors, v.errors, JSON.stringify(v));
+  }
+});
+
+test("FIRST_DEFLATE is refused since this module never announces compression", () => {
+  const decoder = new FrameDecoder(1024);
+  assert.throws(() => decoder.feed(unhex("04000000050000000000000004ffffffff")), FrameError);
+});
+
+test("capability line vectors", () => {
+  for (const v of vectors.filter((v) => v.kind === "sdp")) {
+    const caps = parseCapabilities(`v=0\r\n${v.line}\r\n`);
+    assert.equal(caps.version, v.version);
+    assert.equal(caps.maxMessageSize, v.max_message_size);
+    assert.equal(caps.deflate, v.deflate);
+  }
+  const added = addCapability("v=0\r\nt=0 0\r\na=x\r\n", 1000);
+  assert.equal(added, "v=0\r\nt=0 0\r\na=x-mcp-webrtc:1;max-message-size=1000\r\na=x\r\n");
+  assert.equal(parseCapabilities("a=max-message-size:262144").sctpMaxMessageSize, 262144);
+  assert.equal(parseCapabilities("v=0").chunking, false);
+});
+
+test("request id sniffing vectors", () => {
+  for (const v of vectors.filter((v) => v.kind === "sniff")) {
+    assert.equal(sniffRequestId(new TextEncoder().encode(v.head)), v.id, v.head);
+  }
+});
+
+test("chunked round trip and abort", () => {
+  const data = new Uint8Array(100_003).map((_, i) => i % 251);
+  const decoder = new FrameDecoder(1 << 20);
+  let out = null;
+  for (let offset = 0; offset < data.length; offset += 1000) {
+    const piece = data.subarray(offset, offset + 1000);
+    out = decoder.feed(offset === 0 ? firstFrame(3, data.length, piece) : nextFrame(3, piece));
+  }
+  assert.deepEqual(out, data);
+  decoder.feed(firstFrame(4, 5000, new Uint8Array(10)));
+  assert.equal(decoder.bufferedBytes, 10);
+  decoder.feed(abortFrame(4));
+  assert.equal(decoder.bufferedBytes, 0);
+});

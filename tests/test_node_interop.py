@@ -1,0 +1,115 @@
+"""Interop with the seed's own stack: simple-peer + @roamhq/wrtc + the TypeScript MCP SDK.
+
+The Node side (tests/node/*.mjs, lockfile there) relays simple-peer's signal objects
+unchanged through our rendezvous and sends one JSON-RPC message per data-channel message,
+as the TypeScript seed does. It knows nothing of chunk frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from mcp_webrtc import MessageTooLargeError
+from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+from mcp_webrtc.serve import connect, serve
+
+from .support import make_server, mcp_client, options, payload, text_of
+
+pytestmark = pytest.mark.anyio
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+HOST_TOKEN, CLIENT_TOKEN = "node-host", "node-client"
+
+
+@asynccontextmanager
+async def rendezvous() -> AsyncIterator[RendezvousServer]:
+    async with RendezvousServer(RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))) as server:
+        yield server
+
+
+async def test_node_sdk_client_calls_a_python_server() -> None:
+    async with rendezvous() as server, anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: serve(
+                make_server("python"),
+                server.url,
+                room="lab",
+                token=HOST_TOKEN,
+                client_token=CLIENT_TOKEN,
+                options=options(),
+                task_status=task_status,
+            )
+        )
+        with anyio.fail_after(60):
+            done = await anyio.run_process(
+                ["node", "client.mjs", server.url, "lab", CLIENT_TOKEN], cwd=NODE_DIR, check=False
+            )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        seen: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        tg.cancel_scope.cancel()
+    assert {"greet", "echo"} <= set(seen["tools"])
+    assert seen["greet"] == "Hello, Node!"
+    # 200 KiB both ways (argument and result), byte-exact, each one plain message
+    assert seen["echoedLength"] == 200 * 1024
+    assert seen["echoedHash"] == seen["sentHash"]
+
+
+@asynccontextmanager
+async def node_server(url: str) -> AsyncIterator[Any]:
+    process = await anyio.open_process(
+        ["node", "server.mjs", url, "node", HOST_TOKEN, CLIENT_TOKEN], cwd=NODE_DIR
+    )
+    try:
+        assert process.stdout is not None
+        with anyio.fail_after(30):
+            line = await process.stdout.receive()
+        assert b"ready" in line
+        yield process
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def test_python_client_calls_a_node_sdk_server() -> None:
+    async with rendezvous() as server, node_server(server.url):
+        transport = connect(server.url, room="node", token=CLIENT_TOKEN, options=options())
+        async with mcp_client(transport) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert tools == {"add", "echo"}
+            assert text_of(await client.call_tool("add", {"a": 40, "b": 2})) == "42"
+            data = payload(200 * 1024, seed=9)
+            echoed = text_of(await client.call_tool("echo", {"data": data}))
+            assert (
+                hashlib.sha256(echoed.encode()).digest() == hashlib.sha256(data.encode()).digest()
+            )
+            info = transport.connection_info()
+            assert not info.peer_chunking  # a plain peer: no capability line in its SDP
+            assert info.peer_max_message_size == 262144
+            # 1 MiB cannot go to a peer that cannot reassemble chunks: a clear local error
+            with anyio.fail_after(10), pytest.raises(MessageTooLargeError) as too_large:
+                await client.call_tool("echo", {"data": payload(1024 * 1024)})
+            assert "does not reassemble chunked messages" in str(too_large.value)
+            # and the session goes on
+            assert text_of(await client.call_tool("add", {"a": 1, "b": 2})) == "3"
+
+
+def test_javascript_module_against_the_protocol_spec() -> None:
+    """mcp-webrtc.js checked against docs/protocol.md's vectors (node:test)."""
+    import subprocess
+
+    done = subprocess.run(
+        ["node", "--test", str(NODE_DIR / "spec.test.mjs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "# fail 0" in done.stdout
