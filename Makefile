@@ -16,6 +16,8 @@ system-deps:
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
+	command -v iptables >/dev/null 2>&1 || missing="$$missing iptables"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi

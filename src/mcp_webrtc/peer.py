@@ -128,6 +128,7 @@ class DataChannelPeer:
         self._remote: RemoteCapabilities | None = None
         self._local_candidates = 0
         self._remote_candidates = 0
+        self._turn_urls: list[str] = []
         self._pending_candidates: list[CandidateSignal] = []
         self._decoder = FrameDecoder(options.max_message_size)
         self._scheduler = FrameScheduler()
@@ -465,6 +466,14 @@ class DataChannelPeer:
         elif isinstance(signal, UnknownSignal):
             logger.warning("ignoring unknown signal (%s): %.200r", signal.why, signal.raw)
 
+    def _no_local(self, detail: str) -> tuple[ConnectFailureReason, str]:
+        if self._turn_urls:
+            detail += (
+                f"; the TURN server {self._turn_urls[0]} gave no relayed candidate: "
+                "unreachable, credentials rejected or expired, or certificate not trusted"
+            )
+        return ConnectFailureReason.NO_LOCAL_CANDIDATES, detail
+
     def _diagnose(self) -> tuple[ConnectFailureReason, str]:
         pc = self._pc
         local = self._local_candidates
@@ -474,7 +483,7 @@ class DataChannelPeer:
             f"ICE: {pc.iceConnectionState}, DTLS: {dtls}"
         )
         if self.initiator and local == 0 and pc.iceGatheringState == "complete":
-            return ConnectFailureReason.NO_LOCAL_CANDIDATES, detail  # offered nothing to try
+            return self._no_local(detail)  # offered nothing to try
         if self._remote is None:
             return ConnectFailureReason.NO_REMOTE_DESCRIPTION, detail
         # An answerer whose offer holds no candidate gathers none itself (aiortc stops ICE
@@ -482,7 +491,7 @@ class DataChannelPeer:
         if self._remote_candidates == 0 and (local > 0 or not self.initiator):
             return ConnectFailureReason.NO_REMOTE_CANDIDATES, detail
         if local == 0:
-            return ConnectFailureReason.NO_LOCAL_CANDIDATES, detail
+            return self._no_local(detail)
         if pc.iceConnectionState not in ("connected", "completed"):
             return ConnectFailureReason.ICE_FAILED, detail
         if dtls != "connected":
@@ -492,6 +501,12 @@ class DataChannelPeer:
     async def _connect(self, tg: TaskGroup) -> None:
         await self._signaling.connect()
         extra = getattr(self._signaling, "ice_servers", ())
+        self._turn_urls = [
+            u
+            for s in (*self.options.ice_servers, *extra)
+            for u in s.url_list
+            if u.startswith("turn")
+        ]
         if extra:  # STUN/TURN servers from the rendezvous
             await self._pc.close()
             self._pc = RTCPeerConnection(_ice_configuration(self.options, tuple(extra)))
