@@ -137,6 +137,45 @@ def split_candidates(signal: JSONObject) -> list[Any]:
     return [*trickled, {"type": signal["type"], "sdp": "\r\n".join(kept)}, end]
 
 
+@asynccontextmanager
+async def rendezvous(host_token: str, **config: Any) -> AsyncIterator[Any]:
+    """A rendezvous on 127.0.0.1 (free port) that accepts ``host_token``."""
+    from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+
+    settings = RendezvousConfig(port=0, host_tokens=(host_token,), **config)
+    async with RendezvousServer(settings) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serving(
+    url: str,
+    host_token: str,
+    client_token: str,
+    target: Any = None,
+    room: str = "lab",
+    **kwargs: Any,
+) -> AsyncIterator[None]:
+    """``serve`` (a test server by default) registered in ``room`` for the block's duration."""
+    from mcp_webrtc.serve import serve
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: serve(
+                target if target is not None else make_server("served"),
+                url,
+                room=room,
+                token=host_token,
+                client_token=client_token,
+                options=options(),
+                task_status=task_status,
+                **kwargs,
+            )
+        )
+        yield
+        tg.cancel_scope.cancel()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -14,13 +14,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import pytest
 
-from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
-from mcp_webrtc.serve import connect, serve
+from mcp_webrtc.rendezvous import RendezvousServer
+from mcp_webrtc.serve import connect
 
-from .support import make_server, mcp_client, options, payload, text_of
+from .support import make_server, mcp_client, options, payload, rendezvous, serving, text_of
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -69,21 +68,11 @@ async def page_on(server: RendezvousServer) -> AsyncIterator[Page]:
 
 @asynccontextmanager
 async def python_server() -> AsyncIterator[RendezvousServer]:
-    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))
-    async with RendezvousServer(config) as server, anyio.create_task_group() as tg:
-        await tg.start(
-            lambda task_status: serve(
-                make_server("python-for-browser"),
-                server.url,
-                room="lab",
-                token=HOST_TOKEN,
-                client_token=CLIENT_TOKEN,
-                options=options(),
-                task_status=task_status,
-            )
-        )
+    async with (
+        rendezvous(HOST_TOKEN) as server,
+        serving(server.url, HOST_TOKEN, CLIENT_TOKEN, make_server("python-for-browser")),
+    ):
         yield server
-        tg.cancel_scope.cancel()
 
 
 async def test_inspector_lists_and_calls_a_tool_of_a_python_server() -> None:
@@ -173,8 +162,7 @@ async ([url, room, hostToken, clientToken]) => {
 
 
 async def test_python_client_calls_tools_hosted_by_the_page() -> None:
-    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))
-    async with RendezvousServer(config) as server, page_on(server) as page:
+    async with rendezvous(HOST_TOKEN) as server, page_on(server) as page:
         assert await page.evaluate(HOST_TOOLS, [server.url, "tab", HOST_TOKEN, CLIENT_TOKEN])
         transport = connect(server.url, room="tab", token=CLIENT_TOKEN, options=options())
         async with mcp_client(transport) as client:

@@ -18,10 +18,9 @@ import anyio
 import pytest
 
 from mcp_webrtc import MessageTooLargeError
-from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
-from mcp_webrtc.serve import connect, serve
+from mcp_webrtc.serve import connect
 
-from .support import make_server, mcp_client, options, payload, text_of
+from .support import make_server, mcp_client, options, payload, rendezvous, serving, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -29,32 +28,17 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 HOST_TOKEN, CLIENT_TOKEN = "node-host", "node-client"
 
 
-@asynccontextmanager
-async def rendezvous() -> AsyncIterator[RendezvousServer]:
-    async with RendezvousServer(RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))) as server:
-        yield server
-
-
 async def test_node_sdk_client_calls_a_python_server() -> None:
-    async with rendezvous() as server, anyio.create_task_group() as tg:
-        await tg.start(
-            lambda task_status: serve(
-                make_server("python"),
-                server.url,
-                room="lab",
-                token=HOST_TOKEN,
-                client_token=CLIENT_TOKEN,
-                options=options(),
-                task_status=task_status,
-            )
-        )
+    async with (
+        rendezvous(HOST_TOKEN) as server,
+        serving(server.url, HOST_TOKEN, CLIENT_TOKEN, make_server("python")),
+    ):
         with anyio.fail_after(60):
             done = await anyio.run_process(
                 ["node", "client.mjs", server.url, "lab", CLIENT_TOKEN], cwd=NODE_DIR, check=False
             )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
         seen: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
-        tg.cancel_scope.cancel()
     assert {"greet", "echo"} <= set(seen["tools"])
     assert seen["greet"] == "Hello, Node!"
     # 200 KiB both ways (argument and result), byte-exact, each one plain message
@@ -79,7 +63,7 @@ async def node_server(url: str) -> AsyncIterator[Any]:
 
 
 async def test_python_client_calls_a_node_sdk_server() -> None:
-    async with rendezvous() as server, node_server(server.url):
+    async with rendezvous(HOST_TOKEN) as server, node_server(server.url):
         transport = connect(server.url, room="node", token=CLIENT_TOKEN, options=options())
         async with mcp_client(transport) as client:
             tools = {t.name for t in (await client.list_tools()).tools}

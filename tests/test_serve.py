@@ -21,6 +21,7 @@ from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 from mcp_webrtc.serve import connect, serve
 from mcp_webrtc.websocket_signaling import RendezvousHost, RendezvousRefused
 
+from . import support
 from .support import make_server, mcp_client, options, text_of
 
 pytestmark = pytest.mark.anyio
@@ -30,30 +31,12 @@ EVERYTHING = ROOT / "tests/node/node_modules/@modelcontextprotocol/server-everyt
 HOST_TOKEN, CLIENT_TOKEN = "h-token", "c-token"
 
 
-@asynccontextmanager
-async def rendezvous() -> AsyncIterator[RendezvousServer]:
-    config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,))
-    async with RendezvousServer(config) as server:
-        yield server
+def rendezvous() -> Any:
+    return support.rendezvous(HOST_TOKEN)
 
 
-@asynccontextmanager
-async def serving(url: str, target: Any = None, **kwargs: Any) -> AsyncIterator[None]:
-    async with anyio.create_task_group() as tg:
-        await tg.start(
-            lambda task_status: serve(
-                target if target is not None else make_server("served"),
-                url,
-                room="lab",
-                token=HOST_TOKEN,
-                client_token=CLIENT_TOKEN,
-                options=options(),
-                task_status=task_status,
-                **kwargs,
-            )
-        )
-        yield
-        tg.cancel_scope.cancel()
+def serving(url: str, target: Any = None, **kwargs: Any) -> Any:
+    return support.serving(url, HOST_TOKEN, CLIENT_TOKEN, target, **kwargs)
 
 
 def cli(*args: str) -> list[str]:
@@ -71,6 +54,23 @@ async def cli_process(*args: str) -> AsyncIterator[Any]:
             await process.wait()
 
 
+def serve_cli(server: RendezvousServer, *target: str) -> Any:
+    """`mcp-webrtc serve` in its own process, registered in room "lab"."""
+    return cli_process(
+        "serve",
+        server.url,
+        "--room",
+        "lab",
+        "--token",
+        HOST_TOKEN,
+        "--client-token",
+        CLIENT_TOKEN,
+        "--host-candidates",
+        "loopback",
+        *target,
+    )
+
+
 async def wait_registered(server: RendezvousServer) -> None:
     with anyio.fail_after(30):
         while (await server.backend.counts())[0] == 0:  # noqa: ASYNC110 - observing state
@@ -80,17 +80,8 @@ async def wait_registered(server: RendezvousServer) -> None:
 async def test_fifty_concurrent_clients_each_get_their_own_session() -> None:
     async with (
         rendezvous() as server,
-        cli_process(
-            "serve",
-            server.url,
-            "--room",
-            "lab",
-            "--token",
-            HOST_TOKEN,
-            "--client-token",
-            CLIENT_TOKEN,
-            "--host-candidates",
-            "loopback",
+        serve_cli(
+            server,
             "--app",
             "tests.app:SERVER",
         ),
@@ -243,17 +234,8 @@ def bridged_stdio_session(url: str) -> Any:
 async def test_serve_npm_server_everything_through_connect() -> None:
     async with (
         rendezvous() as server,
-        cli_process(
-            "serve",
-            server.url,
-            "--room",
-            "lab",
-            "--token",
-            HOST_TOKEN,
-            "--client-token",
-            CLIENT_TOKEN,
-            "--host-candidates",
-            "loopback",
+        serve_cli(
+            server,
             "--",
             "node",
             str(EVERYTHING),
@@ -285,17 +267,8 @@ async def test_serve_npm_server_everything_through_connect() -> None:
 async def test_serve_python_stdio_server_through_connect() -> None:
     async with (
         rendezvous() as server,
-        cli_process(
-            "serve",
-            server.url,
-            "--room",
-            "lab",
-            "--token",
-            HOST_TOKEN,
-            "--client-token",
-            CLIENT_TOKEN,
-            "--host-candidates",
-            "loopback",
+        serve_cli(
+            server,
             "--",
             sys.executable,
             "-m",

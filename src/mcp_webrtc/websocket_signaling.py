@@ -17,6 +17,7 @@ import logging
 import math
 import ssl
 from types import TracebackType
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -93,8 +94,25 @@ async def _expect(ws: ClientConnection, wanted: str) -> JSONObject:
     return reply
 
 
-class WebSocketSignaling:
-    """A client's signaling for one session through the rendezvous at ``url``."""
+async def _hello(
+    url: str,
+    ssl_context: ssl.SSLContext | None,
+    open_timeout: float,
+    hello: JSONObject,
+    wanted: str,
+) -> tuple[ClientConnection, JSONObject]:
+    """Open the connection, send ``hello`` (join or register), expect ``wanted``."""
+    ws = await _open(url, ssl_context, open_timeout)
+    try:
+        await ws.send(proto.dumps(hello))
+        return ws, await _expect(ws, wanted)
+    except BaseException:
+        await ws.close()
+        raise
+
+
+class _RendezvousConnection:
+    """What a client and a host connection to the rendezvous have in common."""
 
     def __init__(
         self,
@@ -111,21 +129,28 @@ class WebSocketSignaling:
         self._ssl = ssl_context
         self._open_timeout = open_timeout
         self._ws: ClientConnection | None = None
-        self._pending: list[JSONObject] = []
-        self.session: str | None = None
+        #: STUN/TURN servers (with fresh TURN credentials) the rendezvous handed out.
         self.ice_servers: tuple[IceServer, ...] = ()
 
+    async def _hello(self, hello: JSONObject, wanted: str) -> JSONObject:
+        self._ws, reply = await _hello(self.url, self._ssl, self._open_timeout, hello, wanted)
+        self.ice_servers = parse_ice_servers(reply.get("iceServers"))
+        return reply
+
+
+class WebSocketSignaling(_RendezvousConnection):
+    """A client's signaling for one session through the rendezvous at ``url``."""
+
+    def __init__(self, url: str, room: str, token: str, **kwargs: Any) -> None:
+        super().__init__(url, room, token, **kwargs)
+        self._pending: list[JSONObject] = []
+        self.session: str | None = None
+
     async def connect(self) -> None:
-        ws = await _open(self.url, self._ssl, self._open_timeout)
-        try:
-            await ws.send(proto.dumps({"type": "join", "room": self.room, "token": self._token}))
-            joined = await _expect(ws, "joined")
-        except BaseException:
-            await ws.close()
-            raise
-        self._ws = ws
+        joined = await self._hello(
+            {"type": "join", "room": self.room, "token": self._token}, "joined"
+        )
         self.session = str(joined.get("session"))
-        self.ice_servers = parse_ice_servers(joined.get("iceServers"))
         pending, self._pending = self._pending, []
         for signal in pending:
             await self.send(signal)
@@ -201,7 +226,7 @@ class HostSession:
             await self.host._send({"type": "leave", "session": self.session})
 
 
-class RendezvousHost:
+class RendezvousHost(_RendezvousConnection):
     """Registers ``room`` at the rendezvous and yields a :class:`HostSession` per client.
 
     ``async with RendezvousHost(...) as host: async for session in host.sessions(): ...``
@@ -210,48 +235,22 @@ class RendezvousHost:
     connection is lost; sessions already handed out keep working.
     """
 
-    def __init__(
-        self,
-        url: str,
-        room: str,
-        token: str,
-        client_token: str,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        open_timeout: float = 10.0,
-    ) -> None:
-        self.url = url
-        self.room = room
-        self._token = token
+    def __init__(self, url: str, room: str, token: str, client_token: str, **kwargs: Any) -> None:
+        super().__init__(url, room, token, **kwargs)
         self._client_token = client_token
-        self._ssl = ssl_context
-        self._open_timeout = open_timeout
-        self._ws: ClientConnection | None = None
         self._sessions: dict[str, HostSession] = {}
         self._new: MemoryObjectSendStream[HostSession] | None = None
         self._new_receive: MemoryObjectReceiveStream[HostSession] | None = None
         self._tg: TaskGroup | None = None
-        self.ice_servers: tuple[IceServer, ...] = ()
 
     async def __aenter__(self) -> RendezvousHost:
-        ws = await _open(self.url, self._ssl, self._open_timeout)
-        try:
-            await ws.send(
-                proto.dumps(
-                    {
-                        "type": "register",
-                        "room": self.room,
-                        "token": self._token,
-                        "clientToken": self._client_token,
-                    }
-                )
-            )
-            registered = await _expect(ws, "registered")
-        except BaseException:
-            await ws.close()
-            raise
-        self._ws = ws
-        self.ice_servers = parse_ice_servers(registered.get("iceServers"))
+        hello = {
+            "type": "register",
+            "room": self.room,
+            "token": self._token,
+            "clientToken": self._client_token,
+        }
+        await self._hello(hello, "registered")
         self._new, self._new_receive = anyio.create_memory_object_stream[HostSession](math.inf)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
