@@ -45,6 +45,53 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def make_certificates(workdir: Path, address: str) -> None:
+    """A CA (ca.pem) and a certificate for ``address`` signed by it (turn.pem, turn.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("mcp-webrtc lab CA"))
+        .issuer_name(name("mcp-webrtc lab CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(address))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (workdir / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (workdir / "turn.pem").write_bytes(cert.public_bytes(pem))
+    (workdir / "turn.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
 @dataclass
 class Lab:
     prefix: str = field(default_factory=lambda: f"mw{os.getpid() % 100000}")
@@ -107,50 +154,7 @@ class Lab:
         self.start_rendezvous()
 
     def make_certificates(self) -> None:
-        """A lab CA and a certificate for the TURN server's address."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        now = datetime.datetime.now(datetime.UTC)
-
-        def name(common: str) -> x509.Name:
-            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(name("mcp-webrtc lab CA"))
-            .issuer_name(name("mcp-webrtc lab CA"))
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name(PUBLIC_IP))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(PUBLIC_IP))]),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        pem = serialization.Encoding.PEM
-        (self.workdir / "ca.pem").write_bytes(ca.public_bytes(pem))
-        (self.workdir / "turn.pem").write_bytes(cert.public_bytes(pem))
-        (self.workdir / "turn.key").write_bytes(
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        )
+        make_certificates(self.workdir, PUBLIC_IP)
 
     def spawn(
         self,

@@ -16,7 +16,13 @@ from anyio.abc import TaskStatus
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from mcp_webrtc import ConnectError
+from mcp_webrtc import (
+    ConnectError,
+    SignalingError,
+    WebRTCClientTransport,
+    WebRTCServerTransport,
+    run_server,
+)
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 from mcp_webrtc.serve import connect, serve
 from mcp_webrtc.websocket_signaling import RendezvousHost, RendezvousRefused
@@ -307,3 +313,39 @@ def test_help_lists_commands_and_examples() -> None:
     assert done.returncode == 0
     for word in ("signal", "serve", "connect", "demo", "MCP_WEBRTC_STUN", "examples"):
         assert word in done.stdout
+
+
+async def test_rendezvous_over_tls_end_to_end(tmp_path: Path) -> None:
+    """wss:// with the operator's certificate; peers trust its CA (here via an SSLContext)."""
+    import ssl
+
+    from mcp_webrtc.websocket_signaling import WebSocketSignaling
+
+    from .lab import make_certificates
+
+    make_certificates(tmp_path, "127.0.0.1")
+    config = RendezvousConfig(
+        port=0,
+        host_tokens=(HOST_TOKEN,),
+        tls_cert=str(tmp_path / "turn.pem"),
+        tls_key=str(tmp_path / "turn.key"),
+    )
+    trust = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    async with RendezvousServer(config) as server:
+        assert server.url.startswith("wss://")
+        host = RendezvousHost(server.url, "lab", HOST_TOKEN, CLIENT_TOKEN, ssl_context=trust)
+        async with host, anyio.create_task_group() as tg:
+
+            async def serve_first_session() -> None:
+                async for session in host.sessions():
+                    await run_server(make_server(), WebRTCServerTransport(session, options()))
+                    return
+
+            tg.start_soon(serve_first_session)
+            signaling = WebSocketSignaling(server.url, "lab", CLIENT_TOKEN, ssl_context=trust)
+            transport = WebRTCClientTransport(signaling, options())
+            async with mcp_client(transport) as client:
+                assert text_of(await client.call_tool("greet", {"name": "tls"})) == "Hello, tls!"
+        # a peer that does not trust the certificate gets a clear error
+        with pytest.raises(SignalingError, match="cannot reach the rendezvous"):
+            await WebSocketSignaling(server.url, "lab", CLIENT_TOKEN).connect()
