@@ -67,9 +67,12 @@ async def _open(
     url: str, ssl_context: ssl.SSLContext | None, open_timeout: float
 ) -> ClientConnection:
     try:
+        tls: ssl.SSLContext | bool | None = None
+        if url.startswith("wss:"):  # the system's trust store unless a context is given
+            tls = ssl_context if ssl_context is not None else True
         return await connect(
             url,
-            ssl=ssl_context if url.startswith("wss:") else None,
+            ssl=tls,
             open_timeout=open_timeout,
             max_size=MAX_SIGNAL_MESSAGE,
         )
