@@ -292,6 +292,23 @@ async def test_serve_python_stdio_server_through_connect() -> None:
                 assert text_of(result) == "Hello, stdio!"
                 big = await session.call_tool("blob", {"size": 3_000_000, "seed": 3})
                 assert len(text_of(big)) == 3_000_000
+                assert stdio_servers(), "one server process runs for this peer"
+        # the peer left: serve ends that peer's server process
+        await support.wait_until(lambda: not stdio_servers(), limit=20)
+
+
+def stdio_servers() -> list[int]:
+    """PIDs of running `python -m tests.stdio_server` processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.split(b"\0")[1:3] == [b"-m", b"tests.stdio_server"]:
+                found.append(int(entry.name))  # not `serve ... -- python -m tests...`
+    return found
 
 
 def test_demo_command_exits_zero() -> None:
