@@ -84,6 +84,31 @@ async def test_malformed_frames_get_parse_errors_and_session_continues() -> None
             await assert_alive(peer)
 
 
+async def test_hostile_input_is_answered_and_the_session_lives() -> None:
+    """Regressions: each of these used to end the session (see the comments)."""
+    async with raw_client(max_message_size=64 * 1024) as peer:
+        # an oversize FIRST_DEFLATE whose data is not DEFLATE: zlib.error escaped the
+        # receive callback and aiortc closed the DTLS transport
+        assert peer._send_frame(framing.first_frame(7, 10**6, b"\xff\xff\xff\xff", deflate=True))
+        answer = await next_json(peer)
+        assert answer["error"]["code"] == -32050
+        await assert_alive(peer)
+        # JSON nested deeper than the parsers go: RecursionError escaped the MCP pump
+        assert peer._send_frame("[" * 5000 + "]" * 5000)
+        answer = await next_json(peer)
+        assert answer["error"]["code"] == -32700
+        await assert_alive(peer)
+
+
+async def test_binary_json_with_a_byte_order_mark_is_accepted() -> None:
+    """docs/protocol.md §5 allows a leading BOM; pydantic refused it (-32600)."""
+    async with raw_client() as peer:
+        assert peer._send_frame(b"\xef\xbb\xbf" + PING.encode())
+        answer = await next_json(peer)
+        assert answer["id"] == "alive"
+        assert answer["result"] == {}
+
+
 async def test_invalid_request_is_answered_with_its_id() -> None:
     async with raw_client() as peer:
         await peer.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": 42}))

@@ -14,6 +14,7 @@ from mcp_webrtc import (
     ConfigurationError,
     IceServer,
     MemorySignaling,
+    PeerGoneError,
     WebRTCClientTransport,
     WebRTCOptions,
     WebRTCServerTransport,
@@ -157,3 +158,68 @@ async def test_cancelled_large_send_is_withdrawn_and_the_receiver_frees_it() -> 
             assert not scope.cancelled_caught
             await wait_until(lambda: receivers[0]._decoder.buffered_bytes == 0)
             await sender.send("after")
+
+
+class FakeChannel:
+    """Stands in for aiortc's data channel: records frames, buffered amount settable."""
+
+    def __init__(self, buffered: int) -> None:
+        self.readyState = "open"
+        self.bufferedAmount = buffered
+        self.frames: list[str | bytes] = []
+
+    def send(self, frame: str | bytes) -> None:
+        self.frames.append(frame)
+
+
+def congested_peer(buffered: int) -> tuple[Any, FakeChannel]:
+    from mcp_webrtc._core.sdp import RemoteCapabilities
+    from mcp_webrtc.peer import DataChannelPeer
+
+    peer = DataChannelPeer(MemorySignaling.create_pair()[0], options(), initiator=True)
+    channel = FakeChannel(buffered)
+    peer._channel = channel  # type: ignore[assignment]
+    peer._remote = RemoteCapabilities(262144, 1, 10**9, deflate=False)
+    return peer, channel
+
+
+@pytest.mark.anyio
+async def test_a_withdrawn_message_leaves_no_frame_behind_its_abort() -> None:
+    """Regression: the sender used to take a frame, then wait for the channel to drain;
+    a send cancelled meanwhile got its ABORT out first and the stale frame after it."""
+    peer, channel = congested_peer(buffered=10**9)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(peer._sender)
+        async with anyio.create_task_group() as sending:
+            sending.start_soon(peer.send, payload(200_000))
+            await wait_until(lambda: len(peer._scheduler) == 1)
+            await anyio.sleep(0.05)  # give a (buggy) sender the chance to take a frame
+            sending.cancel_scope.cancel()
+        channel.bufferedAmount = 0
+        peer._drained.set()
+        await peer.send("{}")
+        tg.cancel_scope.cancel()
+    assert channel.frames == ["{}"]  # nothing of the withdrawn message, no ABORT needed
+
+
+@pytest.mark.anyio
+async def test_a_message_the_channel_never_took_is_reported_as_not_sent() -> None:
+    """Regression: a message taken by the sender but not handed over when the channel
+    closed counted as sent; now send() raises PeerGoneError."""
+    peer, channel = congested_peer(buffered=10**9)
+    failure: list[BaseException] = []
+
+    async def send() -> None:
+        try:
+            await peer.send('{"jsonrpc":"2.0","method":"x"}')
+        except PeerGoneError as exc:
+            failure.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(peer._sender)
+        tg.start_soon(send)
+        await wait_until(lambda: len(peer._scheduler) == 1)
+        await anyio.sleep(0.05)
+        peer._mark_gone("data channel closed")
+    assert channel.frames == []
+    assert failure, "send() must not report success"

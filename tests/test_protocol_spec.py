@@ -271,3 +271,19 @@ def test_error_response_shape() -> None:
         "id": None,
         "error": {"code": -32700, "message": "Parse error"},
     }
+
+
+def test_byte_order_mark_is_removed_from_whole_and_chunked_messages() -> None:
+    decoder = framing.FrameDecoder(10_000)
+    assert decoder.feed(b"\xef\xbb\xbf{}") == b"{}"
+    body = b"\xef\xbb\xbf" + b'{"a":"' + b"x" * 3000 + b'"}'
+    decoder.feed(framing.first_frame(1, len(body), body[:1000]))
+    decoder.feed(framing.next_frame(1, body[1000:2000]))
+    assert decoder.feed(framing.next_frame(1, body[2000:])) == body[3:]
+
+
+def test_oversize_deflate_with_bad_data_is_still_reported_as_oversize() -> None:
+    decoder = framing.FrameDecoder(1000)
+    with pytest.raises(framing.OversizeMessage) as info:
+        decoder.feed(framing.first_frame(1, 5000, b"\xff\xff\xff\xff", deflate=True))
+    assert info.value.head == b""

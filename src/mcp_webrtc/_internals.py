@@ -140,11 +140,6 @@ def selected_pair(pc: Any) -> tuple[Endpoint, Endpoint] | None:
     )
 
 
-def local_candidate_count(pc: Any) -> int:
-    conn = _connection(pc)
-    return 0 if conn is None else len(conn.local_candidates)
-
-
 def set_receive_buffer(pc: Any, size: int) -> int | None:
     """Enlarge the kernel receive buffer of the selected pair's UDP socket.
 

@@ -215,7 +215,7 @@ class DataChannelPeer:
             raise
         finally:
             self._done.pop(item, None)
-        if not item.finished:
+        if not item.delivered:
             raise PeerGoneError(self._gone_reason)
 
     def send_soon(self, text: str) -> None:
@@ -272,18 +272,20 @@ class DataChannelPeer:
         channel = self._channel
         high = self.options.send_high_watermark
         while not self.gone:
+            if channel.bufferedAmount > high:  # wait *before* taking a frame: a frame
+                self._drained.clear()  # taken is sent at once, never held across an await
+                await self._drained.wait()
+                continue
             popped = self._scheduler.pop_frame()
             if popped is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             frame, item = popped
-            if channel.bufferedAmount > high:
-                self._drained.clear()
-                await self._drained.wait()
             if not self._send_frame(frame):
                 break
             if item.finished:
+                item.delivered = True
                 self.messages_sent += 1
                 done = self._done.get(item)
                 if done is not None:
@@ -297,6 +299,17 @@ class DataChannelPeer:
     # ------------------------------------------------------------------ receiving
 
     def _on_message(self, data: str | bytes) -> None:
+        # Called synchronously by aiortc: anything escaping here would tear down the DTLS
+        # transport, so every failure becomes an answer to the peer.
+        try:
+            self._receive(data)
+        except Exception as exc:
+            logger.exception("could not handle a frame from the peer")
+            self.send_soon(
+                jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, f"Parse error: {exc!r}")
+            )
+
+    def _receive(self, data: str | bytes) -> None:
         self._last_alive = time.monotonic()
         self.bytes_received += len(data)
         try:

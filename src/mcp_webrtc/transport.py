@@ -94,7 +94,7 @@ def _answer_invalid(peer: DataChannelPeer, payload: str | bytes, error: Validati
 
     try:
         obj = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
         logger.warning("peer sent invalid JSON: %.200r", payload[:200])
         peer.send_soon(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error"))
         return
@@ -127,6 +127,10 @@ async def mcp_streams(
                     message = parse_message(payload)
                 except ValidationError as exc:
                     _answer_invalid(peer, payload, exc)
+                    continue
+                except Exception as exc:  # the session must outlive any bad input
+                    logger.warning("cannot parse a message from the peer: %r", exc)
+                    peer.send_soon(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error"))
                     continue
                 try:
                     read_send.send_nowait(message)

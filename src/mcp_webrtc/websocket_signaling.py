@@ -85,11 +85,16 @@ async def _open(
         raise SignalingError(f"cannot reach the rendezvous at {url}: {exc}") from exc
 
 
-async def _expect(ws: ClientConnection, wanted: str) -> JSONObject:
+async def _expect(ws: ClientConnection, wanted: str, answer_within: float) -> JSONObject:
     try:
-        reply = json.loads(await ws.recv())
+        with anyio.fail_after(answer_within):
+            reply = json.loads(await ws.recv())
     except ConnectionClosed as exc:
         raise SignalingError(f"the rendezvous closed the connection ({exc})") from exc
+    except TimeoutError:
+        raise SignalingError(f"no answer from the rendezvous within {answer_within:g} s") from None
+    except (ValueError, RecursionError):
+        raise SignalingError("the rendezvous answered something that is not JSON") from None
     if isinstance(reply, dict) and reply.get("type") == "error":
         raise RendezvousRefused(str(reply.get("code")), str(reply.get("message")))
     if not isinstance(reply, dict) or reply.get("type") != wanted:
@@ -108,7 +113,7 @@ async def _hello(
     ws = await _open(url, ssl_context, open_timeout)
     try:
         await ws.send(proto.dumps(hello))
-        return ws, await _expect(ws, wanted)
+        return ws, await _expect(ws, wanted, open_timeout)
     except BaseException:
         await ws.close()
         raise
@@ -175,7 +180,11 @@ class WebSocketSignaling(_RendezvousConnection):
                 raw = await self._ws.recv()
             except ConnectionClosed:
                 return None
-            message = json.loads(raw)
+            try:
+                message = json.loads(raw)
+            except (ValueError, RecursionError):
+                logger.warning("ignoring a rendezvous message that is not JSON")
+                continue
             kind = message.get("type") if isinstance(message, dict) else None
             if kind == "signal" and isinstance(message.get("signal"), dict):
                 signal: JSONObject = message["signal"]
@@ -310,7 +319,7 @@ class RendezvousHost(_RendezvousConnection):
         assert self._new is not None
         try:
             message = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             logger.warning("ignoring non-JSON rendezvous message")
             return
         kind = message.get("type") if isinstance(message, dict) else None

@@ -112,7 +112,8 @@ class Outgoing:
     compress: bool = False
     offset: int = 0  # bytes of ``data`` consumed
     started: bool = False
-    finished: bool = False
+    finished: bool = False  # its last frame has been produced
+    delivered: bool = False  # the channel took its last frame (set by the sender)
     aborted: bool = False
     _pending: bytearray = field(default_factory=bytearray, repr=False)
     _compressor: zlib._Compress | None = field(default=None, repr=False)
@@ -269,7 +270,7 @@ class FrameDecoder:
         if kind in JSON_START_BYTES:
             if len(data) > self.max_message_size:
                 raise OversizeMessage(len(data), self.max_message_size, bytes(data[:HEAD_SIZE]))
-            return data
+            return _without_bom(data)
         if kind in (FRAME_FIRST, FRAME_FIRST_DEFLATE):
             return self._first(data, deflated=kind == FRAME_FIRST_DEFLATE)
         if kind == FRAME_NEXT:
@@ -302,7 +303,10 @@ class FrameDecoder:
         if size > self.max_message_size:
             head = bytes(payload[:HEAD_SIZE])
             if deflated:
-                head = zlib.decompressobj(_RAW_DEFLATE).decompress(head, HEAD_SIZE)
+                try:  # only to find the request's id; bad data just leaves it unknown
+                    head = zlib.decompressobj(_RAW_DEFLATE).decompress(head, HEAD_SIZE)
+                except zlib.error:
+                    head = b""
                 self._discard(message_id, None)
             elif len(payload) < size:
                 self._discard(message_id, size - len(payload))
@@ -362,4 +366,12 @@ class FrameDecoder:
         if not done:
             return None
         del self._partials[message_id]
-        return bytes(partial.buffer)
+        return _without_bom(bytes(partial.buffer))
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _without_bom(data: bytes) -> bytes:
+    """JSON parsers disagree on a leading UTF-8 byte-order mark; the spec allows it."""
+    return data[len(_BOM) :] if data.startswith(_BOM) else data

@@ -91,8 +91,8 @@ def parse_inbound(text: str | bytes) -> Inbound:
     """Parse one message from a host or client. Raises :class:`ProtocolError`."""
     try:
         obj = json.loads(text)
-    except ValueError:
-        raise ProtocolError("not JSON") from None
+    except (ValueError, RecursionError):
+        raise ProtocolError("not JSON (or nested too deeply)") from None
     if not isinstance(obj, dict):
         raise ProtocolError("not a JSON object")
     kind = obj.get("type")
