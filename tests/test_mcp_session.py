@@ -122,3 +122,13 @@ async def test_leaving_the_transport_leaves_no_tasks() -> None:
         }:
             logging.getLogger(__name__).debug("waiting for %s", leftover)
             await anyio.sleep(0.05)
+
+
+async def test_an_error_in_the_body_comes_out_as_itself() -> None:
+    """Regression: the caller's exception came out wrapped in an ExceptionGroup."""
+    a, b = MemorySignaling.create_pair()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
+        with pytest.raises(KeyError, match="mine"):
+            async with WebRTCClientTransport(b, options()):
+                raise KeyError("mine")

@@ -366,3 +366,47 @@ async def test_rendezvous_over_tls_end_to_end(tmp_path: Path) -> None:
         # a peer that does not trust the certificate gets a clear error
         with pytest.raises(SignalingError, match="cannot reach the rendezvous"):
             await WebSocketSignaling(server.url, "lab", CLIENT_TOKEN).connect()
+
+
+async def test_bridge_answers_a_request_too_large_to_forward() -> None:
+    """Regression: one oversize request ended the `connect` proxy (and serve sessions)."""
+    import json
+    import math
+
+    from mcp_webrtc import MessageTooLargeError
+    from mcp_webrtc._compat import dump_message, parse_message
+    from mcp_webrtc.serve import pump
+
+    class Narrow:
+        """A write stream that takes only small messages, like a plain peer."""
+
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send(self, item: Any) -> None:
+            text = dump_message(item)
+            if len(text) > 100:
+                raise MessageTooLargeError(len(text), 100, "the peer's")
+            self.sent.append(text)
+
+        async def __aenter__(self) -> Any:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    source_in, source = anyio.create_memory_object_stream[Any](math.inf)
+    back, answers = anyio.create_memory_object_stream[Any](math.inf)
+    big = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"x": "y" * 500}}
+    loud = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"x": "y" * 500}}
+    small = {"jsonrpc": "2.0", "id": 8, "method": "ping"}
+    for message in (big, loud, small):
+        source_in.send_nowait(parse_message(json.dumps(message)))
+    source_in.close()
+    sink = Narrow()
+    with anyio.fail_after(5):
+        await pump(source, sink, back)
+    answer = json.loads(dump_message(answers.receive_nowait()))
+    assert answer["id"] == 7
+    assert answer["error"]["code"] == -32050
+    assert [json.loads(text)["id"] for text in sink.sent] == [8]  # the bridge went on

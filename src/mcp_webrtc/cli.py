@@ -344,6 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MCPWebRTCError as exc:
         print(f"mcp-webrtc: {exc}", file=sys.stderr)
         return 1
+    except BaseExceptionGroup as group:  # raised from inside a task group (a bridge)
+        ours, rest = group.split(MCPWebRTCError)
+        if ours is None or rest is not None:
+            raise
+        for error in ours.exceptions:
+            print(f"mcp-webrtc: {error}", file=sys.stderr)
+        return 1
     logger.debug("done in %.1f s", time.monotonic() - started)
     return 0
 

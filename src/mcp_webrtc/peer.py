@@ -607,6 +607,7 @@ async def open_peer(
     """
     peer = DataChannelPeer(as_signaling(signaling), options, initiator)
     failure: BaseException | None = None
+    body_error: Exception | None = None
     async with anyio.create_task_group() as tg:
         try:
             with anyio.move_on_after(options.connect_timeout) as scope:
@@ -621,12 +622,17 @@ async def open_peer(
             tg.start_soon(peer._guarded, peer._monitor)
         try:
             if failure is None:
-                yield peer
+                try:
+                    yield peer
+                except Exception as exc:  # the caller's own error: re-raised unwrapped below
+                    body_error = exc
         finally:
             await peer._close(None if failure is None else f"connect failed: {failure}")
             tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
+    if body_error is not None:
+        raise body_error
 
 
 __all__ = ["ConnectionInfo", "DataChannelPeer", "open_peer"]

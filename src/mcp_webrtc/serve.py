@@ -25,7 +25,9 @@ import anyio
 from anyio.abc import TaskStatus
 from mcp.shared.message import SessionMessage
 
-from .exceptions import ConnectError, MCPWebRTCError, SignalingError
+from ._compat import classify, parse_message
+from ._core import jsonrpc
+from .exceptions import ConnectError, MCPWebRTCError, MessageTooLargeError, SignalingError
 from .options import WebRTCOptions
 from .server import run_server
 from .transport import WebRTCClientTransport, WebRTCServerTransport
@@ -51,28 +53,45 @@ def connect(
     return WebRTCClientTransport(WebSocketSignaling(url, room, token), options)
 
 
-async def pump(source: Any, sink: Any) -> None:
-    """Forward SDK session messages from ``source`` to ``sink`` until ``source`` ends."""
+async def pump(source: Any, sink: Any, back: Any) -> None:
+    """Forward SDK session messages from ``source`` to ``sink`` until ``source`` ends.
+
+    A request too large for ``sink`` is answered on ``back`` (the source's write side)
+    with a -32050 error, so the caller learns why; a too-large notification is dropped
+    with a log line. Either way the bridge goes on.
+    """
     async with sink:
         async for item in source:
-            if isinstance(item, SessionMessage):
-                await sink.send(item)
-            else:
+            if not isinstance(item, SessionMessage):
                 logger.warning("dropping unparsable message: %s", item)
+                continue
+            try:
+                await sink.send(item)
+            except MessageTooLargeError as exc:
+                kind, request_id = classify(item)
+                logger.warning("%s not forwarded: %s", kind, exc)
+                if kind == "request":
+                    error = jsonrpc.error_response(
+                        request_id,
+                        jsonrpc.MESSAGE_TOO_LARGE,
+                        f"Request too large to forward: {exc}",
+                        {"size": exc.size, "limit": exc.limit},
+                    )
+                    await back.send(parse_message(error))
 
 
 async def bridge(a: tuple[Any, Any], b: tuple[Any, Any]) -> None:
     """Join two ``(read, write)`` stream pairs until either side ends."""
     async with anyio.create_task_group() as tg:
 
-        async def one_way(source: Any, sink: Any) -> None:
+        async def one_way(source: Any, sink: Any, back: Any) -> None:
             try:
-                await pump(source, sink)
+                await pump(source, sink, back)
             finally:
                 tg.cancel_scope.cancel()
 
-        tg.start_soon(one_way, a[0], b[1])
-        tg.start_soon(one_way, b[0], a[1])
+        tg.start_soon(one_way, a[0], b[1], a[1])
+        tg.start_soon(one_way, b[0], a[1], b[1])
 
 
 def stdio_command_handler(
@@ -107,9 +126,7 @@ def _is_mcp_server(target: object) -> bool:
     )
 
 
-async def _one_session(
-    target: object, session: HostSession, options: WebRTCOptions, number: int
-) -> None:
+async def _one_session(target: object, session: HostSession, options: WebRTCOptions) -> None:
     transport = WebRTCServerTransport(session, options)
     try:
         if _is_mcp_server(target):
@@ -159,14 +176,13 @@ async def serve(
     backoff = 0.5
     async with anyio.create_task_group() as sessions:
 
-        async def run_one(session: HostSession, number: int) -> None:
+        async def run_one(session: HostSession) -> None:
             nonlocal active
             try:
-                await _one_session(target, session, options, number)
+                await _one_session(target, session, options)
             finally:
                 active -= 1
 
-        count = 0
         while True:
             try:
                 async with RendezvousHost(url, room, token, client_token) as host:
@@ -182,8 +198,7 @@ async def serve(
                             await session.close()
                             continue
                         active += 1
-                        count += 1
-                        sessions.start_soon(run_one, session, count)
+                        sessions.start_soon(run_one, session)
             except RendezvousRefused as exc:
                 if exc.code in _FATAL or not started:
                     fatal = exc

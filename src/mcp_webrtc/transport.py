@@ -137,12 +137,17 @@ async def mcp_streams(
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
 
+    body_error: Exception | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump)
         try:
             yield read_receive, WebRTCWriteStream(peer)
+        except Exception as exc:  # the caller's own error: re-raised unwrapped below
+            body_error = exc
         finally:
             tg.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
 
 
 class _WebRTCTransport:

@@ -284,8 +284,9 @@ class RendezvousHost(_RendezvousConnection):
             for session in list(self._sessions.values()):
                 session._ended()
         finally:
-            result = await self._tg.__aexit__(exc_type, exc, tb)
-        return result
+            # The caller's exception propagates as it is; only our reader's would be grouped.
+            await self._tg.__aexit__(None, None, None)
+        return None
 
     def sessions(self) -> MemoryObjectReceiveStream[HostSession]:
         """The sessions of clients as they join; ends when the rendezvous connection does."""
