@@ -252,3 +252,29 @@ def test_token_bucket() -> None:
     assert [bucket.allow(0.0) for _ in range(4)] == [True, True, True, False]
     assert bucket.allow(0.5)  # one token back after half a second at 2/s
     assert not bucket.allow(0.5)
+
+
+def test_tls_needs_certificate_and_key_together() -> None:
+    """Regression: a certificate without its key served plain ws:// but announced wss://."""
+    with pytest.raises(ValueError, match="both tls_cert and tls_key"):
+        RendezvousConfig(tls_cert="cert.pem")
+    with pytest.raises(ValueError, match="turn_secret"):
+        RendezvousConfig(turn_urls=("turn:127.0.0.1:3478",))
+
+
+async def test_a_rendezvous_that_never_answers_gives_a_clear_error() -> None:
+    """Regression: registering waited forever for a reply that never came."""
+    from websockets.asyncio.server import serve
+
+    from mcp_webrtc.exceptions import SignalingError
+    from mcp_webrtc.websocket_signaling import RendezvousHost
+
+    async def silent(ws: Any) -> None:
+        await ws.wait_closed()  # accepts the WebSocket, never answers
+
+    async with serve(silent, "127.0.0.1", 0) as mute:
+        port = mute.sockets[0].getsockname()[1]
+        host = RendezvousHost(f"ws://127.0.0.1:{port}/", "lab", "t", "c", open_timeout=1)
+        with anyio.fail_after(10), pytest.raises(SignalingError, match="no answer"):
+            async with host:
+                pass

@@ -139,25 +139,28 @@ async def cmd_signal(args: argparse.Namespace) -> None:
         tokens += [
             line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
         ]
-    config = RendezvousConfig(
-        host=args.host,
-        port=args.port,
-        host_tokens=tuple(tokens),
-        max_message_size=args.max_message_size,
-        max_rooms=args.max_rooms,
-        max_sessions_per_room=args.max_sessions,
-        rate=args.rate,
-        burst=args.burst,
-        allowed_origins=tuple(args.allow_origin or ()),
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        stun_urls=tuple(args.stun_url or ()),
-        turn_urls=tuple(args.turn_url or ()),
-        turn_secret=args.turn_secret,
-        turn_ttl=args.turn_ttl,
-        turn_username=args.turn_user,
-        turn_password=args.turn_pass,
-    )
+    try:
+        config = RendezvousConfig(
+            host=args.host,
+            port=args.port,
+            host_tokens=tuple(tokens),
+            max_message_size=args.max_message_size,
+            max_rooms=args.max_rooms,
+            max_sessions_per_room=args.max_sessions,
+            rate=args.rate,
+            burst=args.burst,
+            allowed_origins=tuple(args.allow_origin or ()),
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            stun_urls=tuple(args.stun_url or ()),
+            turn_urls=tuple(args.turn_url or ()),
+            turn_secret=args.turn_secret,
+            turn_ttl=args.turn_ttl,
+            turn_username=args.turn_user,
+            turn_password=args.turn_pass,
+        )
+    except ValueError as exc:  # e.g. a certificate without its key
+        raise SystemExit(f"mcp-webrtc signal: {exc}") from None
     async with RendezvousServer(config) as server:
         print(f"rendezvous listening at {server.url}", file=sys.stderr, flush=True)
         await server.serve_forever()

@@ -368,7 +368,12 @@ class DataChannelPeer:
         channel.bufferedAmountLowThreshold = self.options.send_low_watermark
         channel.on("message", self._on_message)
         channel.on("bufferedamountlow", self._drained.set)
-        channel.on("close", lambda: self._mark_gone("data channel closed"))
+
+        def closed() -> None:
+            self._fail_connect(ConnectError(ConnectFailureReason.CHANNEL_NOT_OPENED, "it closed"))
+            self._mark_gone("data channel closed")
+
+        channel.on("close", closed)
 
         def opened() -> None:
             self._last_alive = time.monotonic()

@@ -82,6 +82,12 @@ class RendezvousConfig:
     turn_password: str | None = None
     hello_timeout: float = 10.0
 
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        if self.turn_urls and not self.turn_secret and not self.turn_username:
+            raise ValueError("turn_urls need turn_secret or turn_username/turn_password")
+
     def ice_servers(self, name: str) -> list[JSONObject]:
         """The ``iceServers`` list handed to a peer (TURN credentials made for ``name``)."""
         servers: list[JSONObject] = []
@@ -258,7 +264,7 @@ class RendezvousServer:
         if not config.host_tokens:
             logger.warning("no host tokens configured: anyone may register a room")
         tls = None
-        if config.tls_cert and config.tls_key:
+        if config.tls_cert is not None and config.tls_key is not None:
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls.load_cert_chain(config.tls_cert, config.tls_key)
         self._server = await serve(
