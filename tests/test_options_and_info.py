@@ -56,7 +56,7 @@ def test_ice_servers_need_known_schemes_and_turn_credentials() -> None:
 
 def test_no_ice_server_unless_configured() -> None:
     """aiortc would use Google's STUN server for iceServers=None; we always pass a list."""
-    config = _ice_configuration(WebRTCOptions())
+    config = _ice_configuration(WebRTCOptions(), ())
     assert config.iceServers == []
 
 
@@ -66,7 +66,7 @@ def test_more_than_one_stun_or_turn_server_warns(caplog: pytest.LogCaptureFixtur
         IceServer("stun:127.0.0.1:3479"),
         IceServer("turn:127.0.0.1:3478", "u", "p"),
     )
-    _ice_configuration(WebRTCOptions(ice_servers=servers))
+    _ice_configuration(WebRTCOptions(ice_servers=servers), servers)
     assert "only the first STUN server" in caplog.text
     assert "TURN" not in caplog.text.split("only the first")[-1].split("\n")[0]
 

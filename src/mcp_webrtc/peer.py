@@ -95,24 +95,24 @@ class ConnectionInfo:
     compression: bool
 
 
-def _ice_configuration(
-    options: WebRTCOptions, extra: tuple[IceServer, ...] = ()
-) -> RTCConfiguration:
-    """aiortc configuration: our ICE servers first, then those the signaling handed out."""
-    configured = (*options.ice_servers, *extra)
-    servers = [
-        RTCIceServer(urls=list(s.url_list), username=s.username, credential=s.credential)
-        for s in configured
-    ]
-    stun = [u for s in configured for u in s.url_list if u.startswith("stun")]
-    turn = [u for s in configured for u in s.url_list if u.startswith("turn")]
-    for kind, urls in (("STUN", stun), ("TURN", turn)):
+def _urls(servers: tuple[IceServer, ...], scheme: str) -> list[str]:
+    return [u for s in servers for u in s.url_list if u.startswith(scheme)]
+
+
+def _ice_configuration(options: WebRTCOptions, servers: tuple[IceServer, ...]) -> RTCConfiguration:
+    """aiortc's configuration for ``servers`` (ours first, then the signaling's)."""
+    for kind, urls in (("STUN", _urls(servers, "stun")), ("TURN", _urls(servers, "turn"))):
         if len(urls) > 1:
             logger.warning(
                 "aiortc uses only the first %s server (%s); ignoring %s", kind, urls[0], urls[1:]
             )
-    policy = RTCIceTransportPolicy(options.ice_transport_policy)
-    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=list(s.url_list), username=s.username, credential=s.credential)
+            for s in servers
+        ],
+        iceTransportPolicy=RTCIceTransportPolicy(options.ice_transport_policy),
+    )
 
 
 class DataChannelPeer:
@@ -122,7 +122,7 @@ class DataChannelPeer:
         self.options = options
         self.initiator = initiator
         self._signaling = signaling
-        self._pc = RTCPeerConnection(_ice_configuration(options))  # replaced in _connect
+        self._pc: RTCPeerConnection | None = None  # created once signaling is connected
         self._channel: RTCDataChannel | None = None
         self._label = options.channel_label or secrets.token_hex(20)
         self._remote: RemoteCapabilities | None = None
@@ -149,6 +149,13 @@ class DataChannelPeer:
         self.messages_sent = self.messages_received = 0
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def pc(self) -> RTCPeerConnection:
+        """The aiortc peer connection (exists once signaling has connected)."""
+        if self._pc is None:
+            raise RuntimeError("not connected yet")
+        return self._pc
 
     @property
     def gone(self) -> bool:
@@ -389,12 +396,12 @@ class DataChannelPeer:
     def _on_gathering(self) -> None:
         # Counted the moment gathering completes: aiortc drops the local candidates again
         # as soon as ICE fails (e.g. the peer declared it has none).
-        if self._pc.iceGatheringState == "complete" and self._pc.sctp is not None:
-            gatherer = self._pc.sctp.transport.transport.iceGatherer
+        if self.pc.iceGatheringState == "complete" and self.pc.sctp is not None:
+            gatherer = self.pc.sctp.transport.transport.iceGatherer
             self._local_candidates = len(gatherer.getLocalCandidates())
 
     def _on_state(self) -> None:
-        state = self._pc.connectionState
+        state = self.pc.connectionState
         if state == "failed":
             self._fail_connect(ConnectError(*self._diagnose()))
             self._mark_gone("ICE/DTLS connection failed")
@@ -404,10 +411,10 @@ class DataChannelPeer:
     async def _describe(self, kind: str) -> None:
         with _internals.host_candidate_filter(self.options.host_candidates):
             if kind == "offer":
-                await self._pc.setLocalDescription(await self._pc.createOffer())
+                await self.pc.setLocalDescription(await self.pc.createOffer())
             else:
-                await self._pc.setLocalDescription(await self._pc.createAnswer())
-        local = self._pc.localDescription
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+        local = self.pc.localDescription
         sdp = add_capability(
             local.sdp, self.options.max_message_size, deflate=self.options.compression
         )
@@ -415,7 +422,7 @@ class DataChannelPeer:
         await self._signaling.send(to_json_object(DescriptionSignal(kind_sent, sdp)))
 
     async def _apply_remote(self, signal: DescriptionSignal) -> None:
-        await self._pc.setRemoteDescription(RTCSessionDescription(signal.sdp, signal.type))
+        await self.pc.setRemoteDescription(RTCSessionDescription(signal.sdp, signal.type))
         self._remote = parse_capabilities(signal.sdp)
         self._remote_candidates += count_candidates(signal.sdp)
         pending, self._pending_candidates = self._pending_candidates, []
@@ -436,7 +443,7 @@ class DataChannelPeer:
             candidate.sdpMLineIndex = signal.sdp_mline_index
             if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
                 candidate.sdpMLineIndex = 0
-            await self._pc.addIceCandidate(candidate)
+            await self.pc.addIceCandidate(candidate)
         except Exception as exc:
             logger.warning("ignoring unusable ICE candidate %r: %s", signal.candidate, exc)
             return
@@ -494,6 +501,8 @@ class DataChannelPeer:
 
     def _diagnose(self) -> tuple[ConnectFailureReason, str]:
         pc = self._pc
+        if pc is None:
+            return ConnectFailureReason.NO_REMOTE_DESCRIPTION, "signaling did not connect"
         local = self._local_candidates
         dtls = pc.sctp.transport.state if pc.sctp is not None else "new"
         detail = (
@@ -518,25 +527,19 @@ class DataChannelPeer:
 
     async def _connect(self, tg: TaskGroup) -> None:
         await self._signaling.connect()
-        extra = getattr(self._signaling, "ice_servers", ())
-        self._turn_urls = [
-            u
-            for s in (*self.options.ice_servers, *extra)
-            for u in s.url_list
-            if u.startswith("turn")
-        ]
-        if extra:  # STUN/TURN servers from the rendezvous
-            await self._pc.close()
-            self._pc = RTCPeerConnection(_ice_configuration(self.options, tuple(extra)))
+        # our STUN/TURN servers first, then those the signaling (a rendezvous) handed out
+        servers = (*self.options.ice_servers, *getattr(self._signaling, "ice_servers", ()))
+        self._turn_urls = _urls(servers, "turn")
+        self._pc = RTCPeerConnection(_ice_configuration(self.options, servers))
         self._pc.on("connectionstatechange", self._on_state)
-        self._pc.on("icegatheringstatechange", self._on_gathering)
+        self.pc.on("icegatheringstatechange", self._on_gathering)
         if self.initiator:
             # Offer first, then listen: with aiortc's TcpSocketSignaling whoever sends first
             # is the listening side.
-            self._attach(self._pc.createDataChannel(self._label, ordered=True))
+            self._attach(self.pc.createDataChannel(self._label, ordered=True))
             await self._describe("offer")
         else:
-            self._pc.on("datachannel", self._attach)
+            self.pc.on("datachannel", self._attach)
         tg.start_soon(self._guarded, self._signaling_loop)
         await self._ready.wait()
         if self._connect_error is not None:
@@ -592,7 +595,8 @@ class DataChannelPeer:
                         logger.debug("could not send bye: %r", exc)
             if self._channel is not None:
                 self._channel.close()
-            await self._pc.close()
+            if self._pc is not None:
+                await self._pc.close()
             with anyio.move_on_after(min(1.0, budget / 4)):
                 try:
                     await self._signaling.close()
