@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from mcp_webrtc.rendezvous import RendezvousServer
@@ -174,3 +175,52 @@ async def test_python_client_calls_tools_hosted_by_the_page() -> None:
             # a large argument from Python to the page goes in chunks the page reassembles
             big = await client.call_tool("multiply", {"a": 2, "b": 3, "pad": "x" * 400_000})
             assert text_of(big) == "6"
+
+
+async def test_the_page_releases_its_connection_when_the_server_leaves() -> None:
+    """Regression: a session ended by the remote side left the page's RTCPeerConnection
+    and its rendezvous WebSocket open."""
+    async with rendezvous(HOST_TOKEN) as server, page_on(server) as page:
+        async with serving(server.url, HOST_TOKEN, CLIENT_TOKEN, make_server("leaving")):
+            await page.evaluate(
+                """async ([url, token]) => {
+                  const m = await import('/mcp-webrtc.js');
+                  window.leaving = await m.connectClient(url, 'lab', token);
+                  window.leavingClosed = false;
+                  window.leaving.onclose = () => { window.leavingClosed = true; };
+                }""",
+                [server.url, CLIENT_TOKEN],
+            )
+        # serve stopped: the page hears bye (or the channel closing) and cleans up
+        await page.wait_for_function("window.leavingClosed === true", timeout=15_000)
+        state = await page.evaluate(
+            "[window.leaving.transport.pc.connectionState,"
+            " window.leaving.transport.signaling._ws.readyState]"
+        )
+        assert state == ["closed", 3]  # RTCPeerConnection closed, WebSocket CLOSED
+
+
+async def test_a_rendezvous_that_never_answers_times_out_in_the_page() -> None:
+    """Regression: start() waited forever for a join reply; the connect timeout now bounds it."""
+    from websockets.asyncio.server import serve as ws_serve
+
+    async def silent(ws: Any) -> None:
+        await ws.wait_closed()
+
+    async with (
+        rendezvous(HOST_TOKEN) as server,
+        page_on(server) as page,
+        ws_serve(silent, "127.0.0.1", 0) as mute,
+    ):
+        port = mute.sockets[0].getsockname()[1]
+        with anyio.fail_after(20):
+            code = await page.evaluate(
+                """async (url) => {
+                  const m = await import('/mcp-webrtc.js');
+                  try { await m.connectClient(url, 'lab', 'x', {connectTimeout: 1500}); }
+                  catch (error) { return error.code; }
+                  return 'connected?';
+                }""",
+                f"ws://127.0.0.1:{port}/",
+            )
+    assert code == "connect-timeout"

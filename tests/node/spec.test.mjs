@@ -84,3 +84,18 @@ test("chunked round trip and abort", () => {
   decoder.feed(abortFrame(4));
   assert.equal(decoder.bufferedBytes, 0);
 });
+
+test("memory follows the bytes that arrive, not the announced size", () => {
+  // Regression: each FIRST allocated its announced size at once (1 TiB here: RangeError).
+  const decoder = new FrameDecoder(2 ** 50);
+  assert.equal(decoder.feed(firstFrame(1, 2 ** 40, new Uint8Array(10))), null);
+  assert.equal(decoder.bufferedBytes, 10);
+});
+
+test("ids of discarded oversize messages are capped", () => {
+  const decoder = new FrameDecoder(100);
+  for (let id = 0; id < 2000; id++) {
+    assert.throws(() => decoder.feed(firstFrame(id, 1000, new Uint8Array(10))), OversizeMessage);
+  }
+  assert.ok(decoder.discarding.size <= 1024);
+});

@@ -139,16 +139,18 @@ export class FrameDecoder {
       }
       if (payload.length > size) throw new FrameError("FIRST frame carries more bytes than its announced size");
       if (size > this.maxMessageSize) {
-        if (payload.length < size) this.discarding.set(id, size - payload.length);
+        if (payload.length < size) {
+          this.discarding.set(id, size - payload.length);
+          if (this.discarding.size > 1024) this.discarding.delete(this.discarding.keys().next().value);
+        }
         throw new OversizeMessage(size, this.maxMessageSize, payload.slice(0, 4096));
       }
       if (payload.length === size) return payload.slice();
       if (this.partials.size >= this.maxPartial) {
         throw new FrameError(`more than ${this.maxPartial} chunked messages in flight`);
       }
-      const buffer = new Uint8Array(size);
-      buffer.set(payload, 0);
-      this.partials.set(id, { size, buffer, received: payload.length });
+      // memory grows with the bytes that actually arrive, not with the announced size
+      this.partials.set(id, { size, chunks: [payload.slice()], received: payload.length });
       return null;
     }
     if (kind === NEXT) {
@@ -170,11 +172,17 @@ export class FrameDecoder {
         this.partials.delete(id);
         throw new FrameError(`message ${id} overruns its announced size`);
       }
-      partial.buffer.set(payload, partial.received);
+      partial.chunks.push(payload.slice());
       partial.received = end;
       if (end < partial.size) return null;
       this.partials.delete(id);
-      return partial.buffer;
+      const message = new Uint8Array(partial.size);
+      let offset = 0;
+      for (const chunk of partial.chunks) {
+        message.set(chunk, offset);
+        offset += chunk.length;
+      }
+      return message;
     }
     if (kind === ABORT) {
       if (bytes.length !== NEXT_HEADER) throw new FrameError("ABORT frame has a wrong length");
@@ -273,10 +281,22 @@ function openSocket(url) {
   });
 }
 
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    return null;
+  }
+}
+
 function firstReply(ws, wanted) {
   return new Promise((resolve, reject) => {
     ws.onmessage = (event) => {
-      const message = JSON.parse(event.data);
+      const message = parseJson(event.data);
+      if (message === null) {
+        reject(new MCPWebRTCError("the rendezvous answered something that is not JSON", "protocol"));
+        return;
+      }
       if (message.type === "error") {
         reject(new MCPWebRTCError(`rendezvous refused: ${message.message} (${message.code})`, message.code));
       } else if (message.type === wanted) resolve(message);
@@ -309,7 +329,8 @@ export class RendezvousSignaling {
     this.session = joined.session;
     this.iceServers = joined.iceServers || [];
     ws.onmessage = (event) => {
-      const message = JSON.parse(event.data);
+      const message = parseJson(event.data);
+      if (message === null) return;
       if (message.type === "signal") this.onsignal?.(message.signal);
       else if (message.type === "error") {
         const why = message.code === "host-left" ? "the host left the room" : message.message;
@@ -341,10 +362,19 @@ export class RendezvousHost {
   async connect() {
     const ws = await openSocket(this.url);
     ws.send(JSON.stringify({ type: "register", room: this.room, token: this.token, clientToken: this.clientToken }));
-    const registered = await firstReply(ws, "registered");
+    let registered;
+    try {
+      registered = await firstReply(ws, "registered");
+    } catch (error) {
+      ws.close();
+      throw error;
+    }
     this._ws = ws;
     this.iceServers = registered.iceServers || [];
-    ws.onmessage = (event) => this._dispatch(JSON.parse(event.data));
+    ws.onmessage = (event) => {
+      const message = parseJson(event.data);
+      if (message !== null) this._dispatch(message);
+    };
     ws.onclose = () => {
       for (const session of this._sessions.values()) session.onclose?.(null);
     };
@@ -417,7 +447,9 @@ export class WebRTCTransport {
     const opened = new Promise((resolve, reject) => {
       settle = { resolve, reject };
     });
+    opened.catch(() => {}); // observed below; never an unhandled rejection
     const fail = (error) => settle.reject(error);
+    this._failConnect = fail;
     const timer = setTimeout(
       () => fail(new MCPWebRTCError(`no connection after ${this.options.connectTimeout} ms (${this._stage()})`, "connect-timeout")),
       this.options.connectTimeout,
@@ -429,7 +461,8 @@ export class WebRTCTransport {
       }
     };
     try {
-      await signaling.connect?.();
+      // the connect timeout also bounds a rendezvous that accepts but never answers
+      await Promise.race([signaling.connect?.(), opened]);
       const iceServers = [...this.options.iceServers, ...(signaling.iceServers || [])];
       const pc = new RTCPeerConnection({ iceServers });
       this.pc = pc;
@@ -496,6 +529,7 @@ export class WebRTCTransport {
       if (this.remote) await this._addCandidate(candidate);
       else this._pending.push(candidate);
     } else if (signal.type === "bye") {
+      this._failConnect?.(new MCPWebRTCError("the peer left before the connection was up", "peer-left"));
       this._finish(null);
     } else {
       console.warn("mcp-webrtc: ignoring unknown signal", signal);
@@ -633,6 +667,10 @@ export class WebRTCTransport {
     if (this._closed) return;
     this._closed = true;
     this._wakeWriters();
+    // the peer left (or the path died): release the connection and the signaling too
+    this.channel?.close();
+    this.pc?.close();
+    this.signaling.close?.();
     if (error) this._report(error);
     this.onclose?.();
   }
@@ -645,9 +683,6 @@ export class WebRTCTransport {
         // the signaling may be gone already; leaving anyway
       }
     }
-    this.channel?.close();
-    this.pc?.close();
-    this.signaling.close?.();
     this._finish(null);
   }
 }
@@ -775,7 +810,17 @@ export async function hostTools(url, room, token, clientToken, tools, options = 
     const transport = new WebRTCTransport({ signaling, role: "server", options });
     const server = new McpToolServer(transport, { name: options.name ?? "browser", tools });
     host.sessions.push(server);
-    server.start().catch((error) => console.warn("mcp-webrtc: session failed", error));
+    const forget = () => {
+      const at = host.sessions.indexOf(server);
+      if (at >= 0) host.sessions.splice(at, 1);
+    };
+    server.start().then(() => {
+      transport.onclose = forget;
+      if (transport._closed) forget();
+    }, (error) => {
+      forget();
+      console.warn("mcp-webrtc: session failed", error);
+    });
   };
   await host.connect();
   return host;
