@@ -278,3 +278,29 @@ async def test_a_rendezvous_that_never_answers_gives_a_clear_error() -> None:
         with anyio.fail_after(10), pytest.raises(SignalingError, match="no answer"):
             async with host:
                 pass
+
+
+async def test_a_client_that_stops_reading_cannot_stall_its_room() -> None:
+    """Regression: relaying waited for the slowest reader, so one stuck client froze the
+    host's signaling for every session of the room."""
+    async with (
+        rendezvous(
+            send_timeout=0.5, rate=10_000, burst=10_000, max_message_size=128 * 1024
+        ) as server,
+        host(server) as h,
+        client(server) as (good, good_joined),
+        connect(server.url, max_queue=1, close_timeout=1) as stuck,
+    ):
+        await send(stuck, type="join", room="lab", token=CLIENT_TOKEN)
+        await recv(h)
+        await recv(h)  # both peer-joined
+        stuck_session = None
+        while stuck_session is None:  # the stuck client's own joined answer
+            stuck_session = json.loads(await stuck.recv()).get("session")
+        # the host floods the stuck client, which reads nothing more
+        for _ in range(300):
+            await send(h, type="signal", session=stuck_session, signal={"sdp": "x" * 60_000})
+        await send(h, type="signal", session=good_joined["session"], signal={"sdp": "still here"})
+        with anyio.fail_after(10):
+            relayed = await good.recv()
+        assert json.loads(relayed)["signal"]["sdp"] == "still here"

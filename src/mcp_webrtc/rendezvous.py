@@ -61,6 +61,8 @@ class RendezvousConfig:
             (coturn ``use-auth-secret``, valid ``turn_ttl`` seconds) or the static
             ``turn_username``/``turn_password``.
         hello_timeout: Seconds a new connection has to register or join.
+        send_timeout: Seconds a relayed message may wait for a slow reader; a peer that
+            stops reading is disconnected rather than stalling its room.
     """
 
     host: str = "127.0.0.1"
@@ -81,6 +83,7 @@ class RendezvousConfig:
     turn_username: str | None = None
     turn_password: str | None = None
     hello_timeout: float = 10.0
+    send_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -210,19 +213,31 @@ class MemoryBackend:
 
 
 class _Connection:
-    """A WebSocket connection as an :class:`Endpoint`."""
+    """A WebSocket connection as an :class:`Endpoint`.
 
-    def __init__(self, ws: ServerConnection) -> None:
+    Sends are bounded by ``send_timeout``: a peer that stops reading is cut off instead of
+    stalling whoever relays to it (a host serves every session of its room from one loop).
+    """
+
+    def __init__(self, ws: ServerConnection, send_timeout: float) -> None:
         self.ws = ws
+        self.send_timeout = send_timeout
 
     async def deliver(self, message: JSONObject) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(proto.dumps(message))
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await self.ws.send(proto.dumps(message))
+        except ConnectionClosed:
+            pass
+        except TimeoutError:
+            _log("refused", self.ws, reason="not reading (send timed out)")
+            self.ws.transport.abort()
 
     async def drop(self, reason: str) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(proto.dumps(proto.error(proto.HOST_LEFT, reason)))
-            await self.ws.close(1000, reason[:120])
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            async with asyncio.timeout(self.send_timeout):
+                await self.ws.send(proto.dumps(proto.error(proto.HOST_LEFT, reason)))
+                await self.ws.close(1000, reason[:120])
 
 
 def _log(event: str, ws: ServerConnection, **fields: object) -> None:
@@ -397,7 +412,7 @@ class RendezvousServer:
             _log("refused", ws, reason="bad host token", room=hello.room)
             await self._refuse(ws, proto.UNAUTHORIZED, "wrong host token")
             return
-        me = _Connection(ws)
+        me = _Connection(ws, self.config.send_timeout)
         try:
             await self.backend.register(hello.room, proto.token_digest(hello.client_token), me)
         except Refused as exc:
@@ -436,11 +451,12 @@ class RendezvousServer:
         finally:
             clients = await self.backend.unregister(hello.room, me)
             _log("unregister", ws, room=hello.room, sessions=len(clients))
-            for client in clients:
-                await client.drop("the host left the room")
+            async with asyncio.TaskGroup() as tg:  # concurrently: each bounded in time
+                for client in clients:
+                    tg.create_task(client.drop("the host left the room"))
 
     async def _client(self, ws: ServerConnection, hello: proto.Join, bucket: Any) -> None:
-        me = _Connection(ws)
+        me = _Connection(ws, self.config.send_timeout)
         try:
             session, host = await self.backend.join(hello.room, hello.token, me)
         except Refused as exc:
