@@ -178,10 +178,7 @@ async def test_stopping_serve_closes_every_session() -> None:
                 for client in clients:
                     await client.list_tools()
             # serve was cancelled: every client learns at once, none waits for a timeout
-            with anyio.fail_after(10):
-                for transport in transports:
-                    while not transport.peer.gone:  # noqa: ASYNC110 - observing state
-                        await anyio.sleep(0.02)
+            await support.wait_until(lambda: all(t.peer.gone for t in transports), limit=10)
             # bye over signaling or the channel's close, whichever arrives first
             reasons = {t.peer.gone_reason for t in transports}
             assert reasons <= {"peer said bye", "data channel closed"}, reasons

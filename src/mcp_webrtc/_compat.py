@@ -32,14 +32,23 @@ def classify(message: SessionMessage) -> tuple[MessageKind, str | int | None]:
     return "response", request_id
 
 
-def lowlevel_server(server: object) -> Any:
-    """The low-level ``Server`` behind an MCPServer (2.x), FastMCP (1.x) or Server."""
+def find_lowlevel_server(server: object) -> Any | None:
+    """The low-level ``Server`` behind an MCPServer (2.x), FastMCP (1.x) or Server, or
+    ``None`` when ``server`` is none of them."""
     for attribute in ("_lowlevel_server", "_mcp_server"):
         inner = getattr(server, attribute, None)
         if inner is not None:
             return inner
     if hasattr(server, "run") and hasattr(server, "create_initialization_options"):
         return server
+    return None
+
+
+def lowlevel_server(server: object) -> Any:
+    """Like :func:`find_lowlevel_server`, but raises ``TypeError`` for anything else."""
+    inner = find_lowlevel_server(server)
+    if inner is not None:
+        return inner
     raise TypeError(
         f"{type(server).__name__} is not an MCP server (expected mcp's MCPServer, FastMCP or "
         "low-level Server)"

@@ -25,7 +25,7 @@ import anyio
 from anyio.abc import TaskStatus
 from mcp.shared.message import SessionMessage
 
-from ._compat import classify, parse_message
+from ._compat import classify, find_lowlevel_server, parse_message
 from ._core import jsonrpc
 from .exceptions import ConnectError, MCPWebRTCError, MessageTooLargeError, SignalingError
 from .options import WebRTCOptions
@@ -120,16 +120,10 @@ def stdio_command_handler(
     return handle
 
 
-def _is_mcp_server(target: object) -> bool:
-    return any(hasattr(target, a) for a in ("_lowlevel_server", "_mcp_server")) or (
-        hasattr(target, "run") and hasattr(target, "create_initialization_options")
-    )
-
-
 async def _one_session(target: object, session: HostSession, options: WebRTCOptions) -> None:
     transport = WebRTCServerTransport(session, options)
     try:
-        if _is_mcp_server(target):
+        if find_lowlevel_server(target) is not None:
             await run_server(target, transport)
         else:
             handler: SessionHandler = target  # type: ignore[assignment]

@@ -34,6 +34,7 @@ Shutdown
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -90,8 +91,6 @@ class WebRTCWriteStream(ObjectSendStream[SessionMessage]):
 
 
 def _answer_invalid(peer: DataChannelPeer, payload: str | bytes, error: ValidationError) -> None:
-    import json
-
     try:
         obj = json.loads(payload)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
