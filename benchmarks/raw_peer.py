@@ -42,7 +42,7 @@ async def receive(port: int, total: int) -> float:
     async with open_peer(signaling, OPTIONS, initiator=False) as peer:
         started = time.perf_counter()
         received = 0
-        async for message in peer.incoming:
+        async for message in peer:
             received += len(message)
             if received >= total:
                 break

@@ -53,7 +53,7 @@ async def raw_client(**server_options: Any) -> AsyncIterator[DataChannelPeer]:
 
 async def next_json(peer: DataChannelPeer) -> Any:
     with anyio.fail_after(10):
-        return json.loads(await peer.incoming.receive())
+        return json.loads(await peer.receive())
 
 
 PING = json.dumps({"jsonrpc": "2.0", "id": "alive", "method": "ping"})
@@ -296,3 +296,52 @@ async def test_nobody_answers_times_out_naming_signaling() -> None:
         async with WebRTCServerTransport(a, options(connect_timeout=1.0)):
             pass
     assert info.value.reason is ConnectFailureReason.NO_REMOTE_DESCRIPTION
+
+
+async def test_a_flood_of_bad_frames_gets_bounded_answers(caplog: Any) -> None:
+    """Each bad frame used to be answered: a peer could make us flood it without limit."""
+    async with raw_client() as peer:
+        sent = 1000
+        for _ in range(sent):
+            assert peer._send_frame(b"\x7fgarbage")
+        await peer.send(PING)
+        answers = 0
+        while (answer := await next_json(peer))["id"] != "alive":  # the session lives
+            answers += 1
+        while True:  # anything answered after the ping
+            with anyio.move_on_after(0.5):
+                await peer.receive()
+                answers += 1
+                continue
+            break
+        assert 0 < answers < sent // 2
+        assert answer["result"] == {}
+    assert "error answers dropped" in caplog.text
+
+
+def corrupt_sizes(signal: Any) -> list[Any]:
+    """The answer's sizes as a fuzzer found them: a superscript digit, a negative size."""
+    if signal.get("type") != "answer":
+        return [signal]
+    sdp = signal["sdp"]
+    for line in sdp.split("\r\n"):
+        if line.startswith("a=x-mcp-webrtc:"):
+            sdp = sdp.replace(line, "a=x-mcp-webrtc:1;max-message-size=\u00b2")
+        elif line.startswith("a=max-message-size:"):
+            sdp = sdp.replace(line, "a=max-message-size:-1")
+    return [{"type": "answer", "sdp": sdp}]
+
+
+async def test_malformed_sizes_in_the_peer_answer_are_ignored(caplog: Any) -> None:
+    """Regression: `²` crashed parse_capabilities (the peer's answer killed its own
+    session) and `-1` crashed every send ("chunk_size must be positive")."""
+    caplog.set_level(logging.WARNING, "mcp_webrtc.peer")
+    a, b = MemorySignaling.create_pair()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
+        client_side = WebRTCClientTransport(TapSignaling(b, corrupt_sizes), options())
+        async with mcp_client(client_side) as client:
+            result = await client.call_tool("blob", {"size": 300_000, "seed": 1})
+            assert text_of(result) == payload(300_000, 1)
+    assert "max-message-size=\u00b2" in caplog.text
+    assert "a=max-message-size:-1" in caplog.text

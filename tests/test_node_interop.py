@@ -97,3 +97,37 @@ def test_javascript_module_against_the_protocol_spec() -> None:
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "# fail 0" in done.stdout
+
+
+def test_javascript_sniffer_agrees_with_python_on_crafted_input(tmp_path: Path) -> None:
+    """Both sides read a too-large request's id the same way (docs/protocol.md §5)."""
+    import random
+    import subprocess
+
+    from mcp_webrtc._core.jsonrpc import sniff_request_id
+
+    from .test_protocol_spec import _crafted_message
+
+    rng = random.Random(21)
+    heads = []
+    for _ in range(5000):
+        text = _crafted_message(rng)
+        heads += [text, text[: rng.randint(0, len(text))]]
+    (tmp_path / "heads.json").write_text(json.dumps(heads))
+    module = (NODE_DIR.parent.parent / "src/mcp_webrtc/assets/mcp-webrtc.js").as_uri()
+    script = (
+        f"import {{ sniffRequestId }} from {json.dumps(module)};"
+        "import { readFileSync } from 'node:fs';"
+        "const heads = JSON.parse(readFileSync(process.argv[1], 'utf8'));"
+        "console.log(JSON.stringify(heads.map((h) => sniffRequestId(h))));"
+    )
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script, str(tmp_path / "heads.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout)
+    for head, js in zip(heads, found, strict=True):
+        assert js == sniff_request_id(head.encode()), head

@@ -142,7 +142,7 @@ async def test_cancelled_large_send_is_withdrawn_and_the_receiver_frees_it() -> 
         async def receiver() -> None:
             async with open_peer(a, options(), initiator=True) as peer:
                 receivers.append(peer)
-                async for message in peer.incoming:
+                async for message in peer:
                     assert message == "after"  # the cancelled message never arrives
                     return
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mcp_webrtc._core import framing, jsonrpc, sdp, signals
+from mcp_webrtc.exceptions import FrameError, OversizeMessageError
 
 SPEC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 
@@ -53,10 +54,10 @@ def _decode(limit: int, frames: list[dict[str, str]]) -> tuple[list[str], list[i
         data: str | bytes = item["text"] if "text" in item else bytes.fromhex(item["hex"])
         try:
             out = decoder.feed(data)
-        except framing.OversizeMessage:
+        except OversizeMessageError:
             errors.append(jsonrpc.MESSAGE_TOO_LARGE)
             continue
-        except framing.FrameError:
+        except FrameError:
             errors.append(jsonrpc.PARSE_ERROR)
             continue
         if out is not None:
@@ -77,10 +78,13 @@ def test_capability_line_vectors(vector: dict[str, Any]) -> None:
     assert caps.framing_version == vector["version"]
     assert caps.max_message_size == vector["max_message_size"]
     assert caps.deflate is vector["deflate"]
-    added = sdp.add_capability(
-        "v=0\r\nt=0 0\r\na=x\r\n", vector["max_message_size"], deflate=vector["deflate"]
-    )
-    assert added == f"v=0\r\nt=0 0\r\n{vector['line']}\r\na=x\r\n"
+    if "sctp_max_message_size" in vector:
+        assert caps.sctp_max_message_size == vector["sctp_max_message_size"]
+    if caps.max_message_size is not None and not caps.ignored:  # a well-formed line
+        added = sdp.add_capability(
+            "v=0\r\nt=0 0\r\na=x\r\n", vector["max_message_size"], deflate=vector["deflate"]
+        )
+        assert added == f"v=0\r\nt=0 0\r\n{vector['line']}\r\na=x\r\n"
 
 
 @pytest.mark.parametrize("vector", _of("sniff"))
@@ -142,7 +146,7 @@ def test_deflated_round_trip(size: int, kind: str) -> None:
 def test_deflate_bomb_is_refused_without_inflating_it() -> None:
     bomb = framing.deflate(b"{" + b" " * 50_000_000)  # 50 MB of spaces, ~50 KB deflated
     decoder = framing.FrameDecoder(1_000_000)
-    with pytest.raises(framing.FrameError, match="beyond its announced size"):
+    with pytest.raises(FrameError, match="beyond its announced size"):
         decoder.feed(framing.first_frame(1, 1000, bomb, deflate=True))
     assert decoder.buffered_bytes == 0
 
@@ -194,7 +198,7 @@ def test_cancel_after_start_yields_abort_and_frees_receiver() -> None:
 
 def test_oversize_is_reported_once_and_the_rest_discarded() -> None:
     decoder = framing.FrameDecoder(2000)
-    with pytest.raises(framing.OversizeMessage) as info:
+    with pytest.raises(OversizeMessageError) as info:
         decoder.feed(framing.first_frame(9, 5000, b"{" * 1000))
     assert (info.value.size, info.value.limit) == (5000, 2000)
     for _ in range(4):
@@ -207,7 +211,7 @@ def test_too_many_partial_messages_is_refused() -> None:
     decoder = framing.FrameDecoder(10_000, max_partial=2)
     decoder.feed(framing.first_frame(1, 10, b"a"))
     decoder.feed(framing.first_frame(2, 10, b"a"))
-    with pytest.raises(framing.FrameError, match="in flight"):
+    with pytest.raises(FrameError, match="in flight"):
         decoder.feed(framing.first_frame(3, 10, b"a"))
 
 
@@ -284,6 +288,120 @@ def test_byte_order_mark_is_removed_from_whole_and_chunked_messages() -> None:
 
 def test_oversize_deflate_with_bad_data_is_still_reported_as_oversize() -> None:
     decoder = framing.FrameDecoder(1000)
-    with pytest.raises(framing.OversizeMessage) as info:
+    with pytest.raises(OversizeMessageError) as info:
         decoder.feed(framing.first_frame(1, 5000, b"\xff\xff\xff\xff", deflate=True))
     assert info.value.head == b""
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as its members in order (duplicates kept)."""
+
+
+def _usable(value: object) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= 2**53 - 1
+    return isinstance(value, str)
+
+
+def _top_level_ids(text: str) -> tuple[bool, list[Any]]:
+    """From a full parse: whether a top-level string ``method`` comes before the first
+    nested value, and the top-level ``id`` values before it, in order."""
+    members = json.loads(text, object_pairs_hook=_Pairs)
+    is_request, ids = False, []
+    for key, value in members:
+        if isinstance(value, list):  # a nested object (_Pairs) or array: stop here
+            break
+        if key == "method":
+            is_request = isinstance(value, str)
+        elif key == "id":
+            ids.append(value)
+    return is_request, ids
+
+
+def _reference_id(text: str) -> jsonrpc.RequestId | None:
+    """What docs/protocol.md says the sniffer returns, from a full parse of the message."""
+    is_request, ids = _top_level_ids(text)
+    if is_request and ids and _usable(ids[-1]):
+        found: jsonrpc.RequestId = ids[-1]
+        return found
+    return None
+
+
+def _crafted_message(rng: Any) -> str:
+    keys = ['"id"', '"method"', '"x\\"id"', '"\\"id"', '"id\\""', '"\\u0069d"', '"meth\\"od"',
+            '"params"', '"jsonrpc"', '"result"', '"i\\\\d"', '"\\"method\\":"']  # fmt: skip
+    scalars = ["1", "-7", "0", "1.5", "2e3", "true", "null", '"a"', '"\\"id\\":9"',
+               '"method"', '"tools/call"', "9007199254740993", '"\\\\"', '"x\\u0022y"']  # fmt: skip
+    nested = ['{"id":3,"method":"n"}', '["id",4]', "{}", "[]"]
+    space = ["", " ", "\n", "\t "]
+    members = []
+    for _ in range(rng.randint(0, 7)):
+        value = rng.choice(nested) if rng.random() < 0.15 else rng.choice(scalars)
+        members.append(f"{rng.choice(space)}{rng.choice(keys)}{rng.choice(space)}:{value}")
+    text: str = rng.choice(space) + "{" + ",".join(members) + rng.choice(space) + "}"
+    return text
+
+
+def test_request_id_sniffing_agrees_with_a_full_parse_on_crafted_input() -> None:
+    """Regression: escaped quotes in keys gave a wrong id (1 518 of 100 000 inputs)."""
+    import random
+
+    rng = random.Random(13)
+    for _ in range(100_000):
+        text = _crafted_message(rng)
+        assert jsonrpc.sniff_request_id(text.encode()) == _reference_id(text), text
+
+
+def test_request_id_sniffing_never_guesses_from_a_cut_message() -> None:
+    import random
+
+    rng = random.Random(14)
+    for _ in range(20_000):
+        text = _crafted_message(rng)
+        cut = text[: rng.randint(0, len(text))]
+        found = jsonrpc.sniff_request_id(cut.encode())
+        # only ever a top-level id (a later duplicate may override it: best effort)
+        assert found is None or found in _top_level_ids(text)[1], (cut, text)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a=x-mcp-webrtc:1;max-message-size=\u00b2",  # isdigit() is true, int() fails
+        "a=x-mcp-webrtc:1;max-message-size=" + "9" * 4301,  # int() refuses > 4300 digits
+        "a=x-mcp-webrtc:\u00b9;max-message-size=65536",
+        "a=x-mcp-webrtc:;;;=;max-message-size",
+        "a=x-mcp-webrtc",
+        "a=max-message-size:-1",  # crashed the sender: "chunk_size must be positive"
+        "a=max-message-size:\u00b2",
+        "a=max-message-size:" + "1" * 5000,
+        "a=max-message-size:100",
+        "a=max-message-size: 262144 ",
+    ],
+)
+def test_malformed_sizes_are_ignored_never_fatal(line: str) -> None:
+    caps = sdp.parse_capabilities(f"v=0\r\nt=0 0\r\n{line}\r\n")
+    assert caps.max_message_size is None or 1024 <= caps.max_message_size <= 2**53
+    assert caps.sctp_max_message_size == 0 or 1024 <= caps.sctp_max_message_size <= 2**53
+    if caps.sctp_max_message_size != 262144:  # the last case is well-formed
+        assert caps.ignored, "what was ignored is reported for a log line"
+    # and the engine is not given what was ignored
+    cleaned = sdp.drop_bad_size_lines(f"v=0\r\nt=0 0\r\n{line}\r\n")
+    assert ("max-message-size:" in cleaned) == (caps.sctp_max_message_size == 262144)
+
+
+def test_a_broken_message_costs_one_error_answer_not_one_per_frame() -> None:
+    decoder = framing.FrameDecoder(10**6)
+    decoder.feed(framing.first_frame(1, 10**5, b"x" * 1000, deflate=False))
+    with pytest.raises(FrameError, match="without payload"):
+        decoder.feed(framing.next_frame(1, b""))
+    for _ in range(10_000):  # a flood of frames for that message: dropped, no answers
+        assert decoder.feed(framing.next_frame(1, b"")) is None
+        assert decoder.feed(framing.next_frame(1, b"y" * 10)) is None
+    assert decoder.buffered_bytes == 0
+    deflated = framing.deflate(b"z" * 100_000)
+    decoder.feed(framing.first_frame(2, 100_000, deflated[:10], deflate=True))
+    with pytest.raises(FrameError, match="without payload"):
+        decoder.feed(framing.next_frame(2, b""))
+    assert decoder.feed(framing.next_frame(2, deflated[10:])) is None
+    assert decoder.buffered_bytes == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mcp_webrtc._core import rendezvous as proto
+from mcp_webrtc._core.ratelimit import TokenBucket
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 
 pytestmark = pytest.mark.anyio
@@ -44,7 +46,7 @@ async def send(ws: ClientConnection, **message: Any) -> None:
 
 @asynccontextmanager
 async def host(server: RendezvousServer, room: str = "lab") -> AsyncIterator[ClientConnection]:
-    async with connect(server.url) as ws:
+    async with connect(server.url, close_timeout=1) as ws:
         await send(ws, type="register", room=room, token=HOST_TOKEN, clientToken=CLIENT_TOKEN)
         assert (await recv(ws))["type"] == "registered"
         yield ws
@@ -54,7 +56,7 @@ async def host(server: RendezvousServer, room: str = "lab") -> AsyncIterator[Cli
 async def client(
     server: RendezvousServer, room: str = "lab", token: str = CLIENT_TOKEN
 ) -> AsyncIterator[tuple[ClientConnection, Any]]:
-    async with connect(server.url) as ws:
+    async with connect(server.url, close_timeout=1) as ws:
         await send(ws, type="join", room=room, token=token)
         yield ws, await recv(ws)
 
@@ -248,7 +250,7 @@ async def test_time_limited_turn_credentials_in_coturn_rest_form() -> None:
 
 
 def test_token_bucket() -> None:
-    bucket = proto.TokenBucket(rate=2, burst=3)
+    bucket = TokenBucket(rate=2, burst=3)
     assert [bucket.allow(0.0) for _ in range(4)] == [True, True, True, False]
     assert bucket.allow(0.5)  # one token back after half a second at 2/s
     assert not bucket.allow(0.5)
@@ -284,8 +286,9 @@ async def test_a_client_that_stops_reading_cannot_stall_its_room() -> None:
     """Regression: relaying waited for the slowest reader, so one stuck client froze the
     host's signaling for every session of the room."""
     async with (
+        # a long send_timeout: relaying must not wait for it (it used to, 30 s here)
         rendezvous(
-            send_timeout=0.5, rate=10_000, burst=10_000, max_message_size=128 * 1024
+            send_timeout=30, rate=10_000, burst=10_000, max_message_size=128 * 1024
         ) as server,
         host(server) as h,
         client(server) as (good, good_joined),
@@ -304,3 +307,203 @@ async def test_a_client_that_stops_reading_cannot_stall_its_room() -> None:
         with anyio.fail_after(10):
             relayed = await good.recv()
         assert json.loads(relayed)["signal"]["sdp"] == "still here"
+
+
+@pytest.mark.parametrize("room", ["lab\n", "lab\r", "\nlab"])
+async def test_room_names_must_match_whole(room: str) -> None:
+    """Regression: `$` matched before a trailing newline, so "lab\n" was a valid room."""
+    async with rendezvous() as server, connect(server.url) as ws:
+        await send(ws, type="register", room=room, token=HOST_TOKEN, clientToken=CLIENT_TOKEN)
+        await assert_refused(ws, proto.BAD_MESSAGE)
+
+
+async def test_error_answers_never_echo_the_input() -> None:
+    async with (
+        rendezvous(rate=10_000, burst=10_000) as server,
+        host(server) as h,
+        client(server) as (c, _),
+    ):
+        await recv(h)
+        await send(c, type="x" * 60_000)
+        answer = await recv(c)
+        assert answer["code"] == proto.BAD_MESSAGE
+        assert len(json.dumps(answer)) < 200
+        await send(h, type="y" * 60_000)
+        answer = await recv(h)
+        assert answer["code"] == proto.BAD_MESSAGE
+        assert len(json.dumps(answer)) < 200
+
+
+def small_receive_buffer(port: int) -> Any:
+    """A client socket whose kernel buffer fills after a few KB (not megabytes)."""
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+async def test_a_client_that_never_reads_is_cut_off() -> None:
+    """Regression: a joined client sending malformed messages and reading none of the
+    answers stayed connected forever (answers were sent without a timeout)."""
+    async with (
+        rendezvous(send_timeout=1, rate=10**6, burst=10**6, max_send_queue=256 * 1024) as server,
+        host(server) as h,
+        connect(
+            server.url, max_queue=1, close_timeout=1, sock=small_receive_buffer(server.port)
+        ) as deaf,
+    ):
+        await send(deaf, type="join", room="lab", token=CLIENT_TOKEN)
+        session = (await recv(h))["session"]
+        with anyio.fail_after(30):  # bounded by the queue and send_timeout, not forever
+            with contextlib.suppress(ConnectionClosed):
+                while True:  # errors pile up unread: the kernel buffers, then our queue
+                    await send(deaf, type="z" * 1000)
+            while (message := await recv(h))["type"] != "peer-left":
+                pass
+        assert message["session"] == session
+
+
+async def test_a_host_serving_churning_sessions_is_never_disconnected() -> None:
+    """Regression: the host's one connection had one client's budget, so ordinary
+    churn (20 clients joining and leaving) got it kicked, unregistering the room."""
+    async with rendezvous() as server, host(server) as h:  # default rate and burst
+        for _ in range(40):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+
+                    async def one() -> None:
+                        async with client(server) as (_c, joined):
+                            assert joined["type"] == "joined"
+
+                    tg.start_soon(one)
+            sessions: list[str] = []
+            while len(sessions) < 20:  # the host answers each session as serve does
+                message = await recv(h)
+                if message["type"] == "peer-joined":
+                    sessions.append(message["session"])
+            for session in sessions:
+                await send(h, type="signal", session=session, signal={"type": "offer", "sdp": "o"})
+                await send(h, type="signal", session=session, signal={"type": "bye"})
+                await send(h, type="leave", session=session)
+        # 2 400 messages from the host within seconds: still registered, still relaying
+        async with client(server) as (c, joined):
+            session = joined["session"]
+            while (message := await recv(h)).get("session") != session or (
+                message["type"] != "peer-joined"
+            ):
+                pass
+            await send(h, type="signal", session=session, signal={"type": "offer", "sdp": "o"})
+            assert (await recv(c))["signal"] == {"type": "offer", "sdp": "o"}
+
+
+async def test_a_host_over_one_session_budget_loses_that_session_only() -> None:
+    async with (
+        rendezvous(rate=1, burst=5) as server,
+        host(server) as h,
+        client(server) as (flooded, flooded_joined),
+        client(server) as (calm, calm_joined),
+    ):
+        await recv(h)
+        await recv(h)
+        flooded_session = flooded_joined["session"]
+        for _ in range(6):
+            await send(h, type="signal", session=flooded_session, signal={"type": "candidate"})
+        for _ in range(5):
+            assert (await recv(flooded))["type"] == "signal"
+        assert (await recv(flooded))["code"] == proto.RATE_LIMITED
+        answer = await recv(h)
+        assert (answer["code"], answer["session"]) == (proto.RATE_LIMITED, flooded_session)
+        await send(h, type="signal", session=calm_joined["session"], signal={"type": "offer"})
+        assert (await recv(calm))["signal"] == {"type": "offer"}
+
+
+async def test_host_leave_gives_its_client_host_left() -> None:
+    async with rendezvous() as server, host(server) as h, client(server) as (c, joined):
+        await recv(h)
+        await send(h, type="leave", session=joined["session"])
+        answer = await recv(c)
+        assert answer == {
+            "type": "error",
+            "code": proto.HOST_LEFT,
+            "message": "the host closed this session",
+        }
+
+
+async def test_each_session_gets_fresh_turn_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the host's credentials were minted once at register, so a serve running
+    longer than turn_ttl handed expired ones to every new session."""
+    import time
+    import types
+
+    async with (
+        rendezvous(turn_urls=("turn:127.0.0.1:3478",), turn_secret="s", turn_ttl=60) as server,
+        host(server) as h,
+    ):
+        later = time.time() + 3600  # an hour after registering: the first ones expired
+        monkeypatch.setattr(proto, "time", types.SimpleNamespace(time=lambda: later))
+        async with client(server):
+            joined = await recv(h)
+        assert joined["type"] == "peer-joined"
+        (turn,) = joined["iceServers"]
+        expiry, _, name = turn["username"].partition(":")
+        assert int(expiry) >= later + 60 - 1
+        assert name == "host-lab"
+
+
+async def test_dns_rebinding_shape_is_refused_and_configured_origins_admitted() -> None:
+    """Regression: an Origin equal to the request's own Host header was admitted, which is
+    exactly what a DNS-rebinding page sends; behind a TLS proxy the inspector was refused."""
+    config = {"public_url": "https://rdv.example.org/", "allowed_origins": ("http://app.test",)}
+    async with rendezvous(**config) as server:
+        port = server.port
+        rebinding = f"ws://rebind.example:{port}/"  # Host: rebind.example:PORT
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                rebinding,
+                host="127.0.0.1",
+                port=port,
+                origin=f"http://rebind.example:{port}",  # type: ignore[arg-type]
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+        for origin in (
+            "https://rdv.example.org",  # the proxy's public origin
+            "http://app.test",
+            f"http://127.0.0.1:{port}",  # the inspector opened on this machine
+            "http://localhost:3000",
+            "http://[::1]:8080",
+        ):
+            async with connect(server.url, origin=origin) as ws:  # type: ignore[arg-type]
+                await send(ws, type="join", room="nope", token="t")
+                assert (await recv(ws))["code"] == proto.UNAUTHORIZED
+        for origin in ("https://evil.example", "http://rdv.example.org", "null"):
+            with pytest.raises(InvalidStatus):
+                async with connect(server.url, origin=origin):  # type: ignore[arg-type]
+                    pass
+
+
+async def test_no_token_or_credential_is_logged_at_any_level(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression: at DEBUG, websockets' frame dumps showed tokens and TURN credentials."""
+    caplog.set_level(logging.DEBUG)
+    secret = "turn-shared-secret"
+    async with (
+        rendezvous(turn_urls=("turn:127.0.0.1:3478",), turn_secret=secret) as server,
+        host(server) as h,
+        client(server) as (c, joined),
+        client(server, token="wrong-client-token") as (_, refused),
+    ):
+        await recv(h)
+        await send(c, type="signal", signal={"type": "answer", "sdp": "a=ice-pwd:icepassword"})
+        await recv(h)
+        assert refused["code"] == proto.UNAUTHORIZED
+    credential = joined["iceServers"][0]["credential"]
+    # everything but this test's own raw clients (websockets.client dumps their frames)
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name != "websockets.client")
+    assert "event=join" in ours
+    for secret_text in (HOST_TOKEN, CLIENT_TOKEN, "wrong-client-token", credential, secret):
+        assert secret_text not in ours
+    assert "icepassword" not in ours

@@ -1,9 +1,9 @@
 """The one place that touches aiortc/aioice internals.
 
-Four needs have no public aiortc API: restricting ICE host candidates to an allow-list,
-reading the selected candidate pair, enlarging its socket's receive buffer, and sending an
+Five needs have no public aiortc API: restricting ICE host candidates to an allow-list,
+reading the selected candidate pair, enlarging its socket's receive buffer, sending an
 ICE consent check (a STUN binding request, RFC 7675) on demand to learn whether the peer
-is still there. Each accessor checks
+is still there, and pausing the receive path while the reader is behind. Each accessor checks
 that the private attribute it needs exists and raises :class:`ConfigurationError` naming
 the installed versions when an aiortc/aioice upgrade moved it, rather than misbehaving.
 """
@@ -15,7 +15,7 @@ import contextvars
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ _host_filter: contextvars.ContextVar[Callable[[str], bool] | None] = contextvars
     "mcp_webrtc_host_filter", default=None
 )
 _original_get_host_addresses: Callable[..., list[str]] | None = None
+_filters_active = 0  # blocks inside host_candidate_filter; the patch lives while > 0
 
 
 def _versions() -> str:
@@ -58,6 +59,13 @@ def _install_host_filter() -> None:
 
     _original_get_host_addresses = original
     aioice.ice.get_host_addresses = filtered
+
+
+def _remove_host_filter() -> None:
+    global _original_get_host_addresses
+    if _original_get_host_addresses is not None:
+        aioice.ice.get_host_addresses = _original_get_host_addresses
+        _original_get_host_addresses = None
 
 
 def _address_predicate(entries: tuple[str, ...]) -> Callable[[str], bool]:
@@ -96,12 +104,18 @@ def host_candidate_filter(entries: tuple[str, ...] | None) -> Iterator[None]:
     if entries is None:
         yield
         return
+    global _filters_active
+    keep = _address_predicate(entries)
     _install_host_filter()
-    token = _host_filter.set(_address_predicate(entries))
+    _filters_active += 1
+    token = _host_filter.set(keep)
     try:
         yield
     finally:
         _host_filter.reset(token)
+        _filters_active -= 1
+        if _filters_active == 0:  # aioice is left as it was found
+            _remove_host_filter()
 
 
 def _connection(pc: Any) -> Any | None:
@@ -192,3 +206,22 @@ async def consent_check(pc: Any) -> float | None:
     except (aioice.stun.TransactionError, ConnectionError, OSError):
         return None
     return time.monotonic() - started
+
+
+def gate_receive(pc: Any, wait: Callable[[], Awaitable[None]]) -> None:
+    """After each message the SCTP association delivers, await ``wait()`` before it reads
+    the next packet: while the reader is behind, this side sends no SACKs, so the sender's
+    congestion window closes and data waits on its side (aiortc ignores the receive
+    window a SACK advertises, so that alone would not hold it back). STUN (consent
+    checks) is answered by aioice beside this path, so the peer still looks alive.
+    """
+    sctp = getattr(pc, "sctp", None)
+    original = getattr(sctp, "_receive", None)
+    if sctp is None or original is None or not callable(original):
+        raise _internals_changed("receive backpressure (RTCSctpTransport._receive)")
+
+    async def gated(stream_id: int, pp_id: int, data: bytes) -> None:
+        await original(stream_id, pp_id, data)
+        await wait()
+
+    sctp._receive = gated

@@ -72,6 +72,11 @@ class WebRTCOptions:
         send_high_watermark: Stop handing frames to the channel while this many bytes are
             buffered in it.
         send_low_watermark: Resume when the buffer drains below this many bytes.
+        max_receive_queue: Bytes of complete messages that may wait for the reader (the
+            MCP session). Above it this side stops taking data from the channel until the
+            reader has caught up to half of it, so a fast sender is held back by the
+            engine's flow control instead of filling memory (aiortc: SCTP acknowledgements
+            pause). One message larger than this is still delivered whole.
         udp_receive_buffer: Kernel receive buffer requested for the connection's UDP socket
             (aioice asks for 256 KiB, too little for fast transfers: dropped datagrams stall
             SCTP for a retransmission timeout). Capped by ``net.core.rmem_max``.
@@ -90,6 +95,7 @@ class WebRTCOptions:
     initiator: bool | None = None
     send_high_watermark: int = 128 * 1024
     send_low_watermark: int = 32 * 1024
+    max_receive_queue: int = 16 * MiB
     udp_receive_buffer: int = 4 * MiB
 
     def __post_init__(self) -> None:
@@ -104,6 +110,8 @@ class WebRTCOptions:
             raise ConfigurationError("chunk_size must be between 1024 and 262080 bytes")
         if not 0 <= self.send_low_watermark < self.send_high_watermark:
             raise ConfigurationError("need 0 <= send_low_watermark < send_high_watermark")
+        if self.max_receive_queue < 1:
+            raise ConfigurationError("max_receive_queue must be positive")
         if self.udp_receive_buffer < 0:
             raise ConfigurationError("udp_receive_buffer must not be negative")
         if self.channel_label is not None and len(self.channel_label.encode()) > 65535:

@@ -39,12 +39,17 @@ from ._core import jsonrpc
 from ._core.framing import (
     FIRST_HEADER_SIZE,
     FrameDecoder,
-    FrameError,
     FrameScheduler,
     Outgoing,
-    OversizeMessage,
 )
-from ._core.sdp import RemoteCapabilities, add_capability, count_candidates, parse_capabilities
+from ._core.ratelimit import TokenBucket
+from ._core.sdp import (
+    RemoteCapabilities,
+    add_capability,
+    count_candidates,
+    drop_bad_size_lines,
+    parse_capabilities,
+)
 from ._core.signals import (
     ByeSignal,
     CandidateSignal,
@@ -57,7 +62,9 @@ from .exceptions import (
     ConnectError,
     ConnectFailureReason,
     ConnectTimeoutError,
+    FrameError,
     MessageTooLargeError,
+    OversizeMessageError,
     PeerGoneError,
     SignalingError,
 )
@@ -67,6 +74,10 @@ from .signaling import Signaling, as_signaling
 logger = logging.getLogger("mcp_webrtc.peer")
 
 CLOSED_LOCALLY = "closed locally"
+#: Error answers to a peer's bad input: bursts of this many, then this many per second;
+#: beyond, they are dropped (and counted in the log), so bad input cannot make us flood.
+ANSWER_BURST = 50
+ANSWER_RATE = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +151,14 @@ class DataChannelPeer:
         self._gone = asyncio.Event()
         self._gone_reason = ""
         self._bye_received = False
-        self._incoming_send, self.incoming = anyio.create_memory_object_stream[str | bytes](
+        self._incoming_send, self._incoming = anyio.create_memory_object_stream[str | bytes](
             math.inf
         )
+        self._queued_bytes = 0  # of complete messages waiting in _incoming
+        self._room = asyncio.Event()  # set while _queued_bytes is below the high watermark
+        self._room.set()
+        self._answers = TokenBucket(ANSWER_RATE, ANSWER_BURST)
+        self._answers_dropped = 0
         self._last_alive = time.monotonic()
         self._rtt: float | None = None
         self.bytes_sent = self.bytes_received = 0
@@ -226,8 +242,20 @@ class DataChannelPeer:
             raise PeerGoneError(self._gone_reason)
 
     def send_soon(self, text: str) -> None:
-        """Queue a (small) message without waiting, e.g. an error answer. Never raises."""
+        """Queue an error answer to the peer without waiting. Never raises.
+
+        Answers are rate-limited (:data:`ANSWER_BURST`, :data:`ANSWER_RATE`): a peer
+        flooding bad input gets the first answers, the rest are dropped and counted.
+        """
         if self.gone:
+            return
+        if not self._answers.allow(time.monotonic()):
+            self._answers_dropped += 1
+            if self._answers_dropped % 1000 == 1:
+                logger.warning(
+                    "peer floods bad input: %d error answers dropped so far",
+                    self._answers_dropped,
+                )
             return
         try:
             self._enqueue(text, text.encode("utf-8"))
@@ -321,7 +349,7 @@ class DataChannelPeer:
         self.bytes_received += len(data)
         try:
             payload = self._decoder.feed(data)
-        except OversizeMessage as exc:
+        except OversizeMessageError as exc:
             request_id = jsonrpc.sniff_request_id(exc.head)
             logger.warning("discarding incoming message: %s (request id %r)", exc, request_id)
             self.send_soon(
@@ -345,6 +373,31 @@ class DataChannelPeer:
         # When the consumer already left, the connection is closing: drop the message.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             self._incoming_send.send_nowait(payload)
+            self._queued_bytes += len(payload)
+            if self._queued_bytes > self.options.max_receive_queue:
+                self._room.clear()  # the engine stops reading until the reader catches up
+
+    async def receive(self) -> str | bytes:
+        """The next complete message from the peer (a JSON text, as ``str`` or UTF-8
+        ``bytes``). Raises :class:`anyio.EndOfStream` once the peer is gone."""
+        payload = await self._incoming.receive()
+        self._queued_bytes -= len(payload)
+        if self._queued_bytes <= self.options.max_receive_queue // 2:
+            self._room.set()
+        return payload
+
+    def __aiter__(self) -> DataChannelPeer:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def _wait_for_room(self) -> None:
+        """Holds the engine's receive path while too much waits for the reader."""
+        await self._room.wait()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -357,6 +410,7 @@ class DataChannelPeer:
             logging.DEBUG if reason == CLOSED_LOCALLY else logging.INFO, "peer gone: %s", reason
         )
         self._incoming_send.close()
+        self._room.set()
         self._wake.set()
         self._drained.set()
         self._release_senders()
@@ -385,6 +439,7 @@ class DataChannelPeer:
         def opened() -> None:
             self._last_alive = time.monotonic()
             granted = _internals.set_receive_buffer(self._pc, self.options.udp_receive_buffer)
+            _internals.gate_receive(self._pc, self._wait_for_room)
             logger.debug("data channel open; UDP receive buffer %s bytes", granted)
             self._ready.set()
 
@@ -422,8 +477,17 @@ class DataChannelPeer:
         await self._signaling.send(to_json_object(DescriptionSignal(kind_sent, sdp)))
 
     async def _apply_remote(self, signal: DescriptionSignal) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(signal.sdp, signal.type))
-        self._remote = parse_capabilities(signal.sdp)
+        remote = parse_capabilities(signal.sdp)
+        for note in remote.ignored:
+            logger.warning("ignoring a malformed attribute of the peer's %s: %s", signal.type, note)
+        sdp = drop_bad_size_lines(signal.sdp)  # the engine ignores them too
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp, signal.type))
+        except ValueError as exc:  # aiortc cannot parse it
+            detail = f"the peer's {signal.type} could not be used: {exc}"
+            self._fail_connect(ConnectError(ConnectFailureReason.NO_REMOTE_DESCRIPTION, detail))
+            return
+        self._remote = remote
         self._remote_candidates += count_candidates(signal.sdp)
         pending, self._pending_candidates = self._pending_candidates, []
         for candidate in pending:
@@ -556,24 +620,32 @@ class DataChannelPeer:
             self._mark_gone(f"internal error: {exc!r}")
 
     async def _monitor(self) -> None:
-        """Dead-peer detection: ICE consent checks, and any received data, prove life."""
+        """Dead-peer detection: the peer is gone ``dead_peer_timeout`` seconds after the
+        last sign of life (data, or an answer to an ICE consent check), to the deadline:
+        the probes run beside the watch, never delaying it."""
         timeout = self.options.dead_peer_timeout
-        interval = max(0.1, min(2.0, timeout / 5))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._probe, max(0.1, min(2.0, timeout / 5)))
+            while not self.gone:
+                silent = time.monotonic() - self._last_alive
+                if silent >= timeout:
+                    self._mark_gone(f"no answer from the peer for {silent:.1f} s")
+                    break
+                await anyio.sleep(timeout - silent)
+            tg.cancel_scope.cancel()
+
+    async def _probe(self, interval: float) -> None:
+        """ICE consent checks: a quiet peer every ``interval``, a busy one (whose data
+        proves life already) every few intervals to keep the RTT fresh."""
         last_probe = -math.inf
-        while not self.gone:
+        while True:
             now = time.monotonic()
-            # Data that just arrived proves life already: probe a quiet peer, and a busy one
-            # only every few intervals to keep the RTT fresh (many peers stay cheap).
             if now - self._last_alive >= interval or now - last_probe >= 5 * interval:
                 last_probe = now
                 rtt = await _internals.consent_check(self._pc)
-                now = time.monotonic()
                 if rtt is not None:
                     self._rtt = rtt
-                    self._last_alive = now
-                elif now - self._last_alive > timeout:
-                    silent = now - self._last_alive
-                    self._mark_gone(f"no answer from the peer for {silent:.1f} s")
+                    self._last_alive = time.monotonic()
             await anyio.sleep(interval)
 
     async def _close(self, reason: str | None = None) -> None:

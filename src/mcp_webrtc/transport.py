@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
@@ -115,13 +114,13 @@ async def mcp_streams(
     peer: DataChannelPeer,
 ) -> AsyncIterator[tuple[ReadStream, WebRTCWriteStream]]:
     """Bridge a connected peer to MCP SDK read/write streams."""
-    read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](
-        math.inf
-    )
+    # No buffer: the pump waits for the session to take each message, so a slow reader
+    # holds back the peer (which holds back the channel; see WebRTCOptions.max_receive_queue).
+    read_send, read_receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
 
     async def pump() -> None:
         async with read_send:
-            async for payload in peer.incoming:
+            async for payload in peer:
                 try:
                     message = parse_message(payload)
                 except ValidationError as exc:
@@ -132,7 +131,7 @@ async def mcp_streams(
                     peer.send_soon(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error"))
                     continue
                 try:
-                    read_send.send_nowait(message)
+                    await read_send.send(message)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
 

@@ -27,22 +27,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ._core import rendezvous as proto
 from ._core.rendezvous import JSONObject
-from .exceptions import SignalingError
+from ._logs import websockets_logger
+from .exceptions import RendezvousRefused, SignalingError
 from .options import IceServer
 
 logger = logging.getLogger("mcp_webrtc.signaling")
 
 #: WebSocket message limit on the peers' side (the rendezvous enforces its own).
 MAX_SIGNAL_MESSAGE = 1024 * 1024
-
-
-class RendezvousRefused(SignalingError):
-    """The rendezvous refused us. ``code`` is the protocol's error code (``unauthorized``,
-    ``room-taken``, ``room-full``, ``rate-limited``...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"rendezvous refused: {message} ({code})")
-        self.code = code
 
 
 def parse_ice_servers(raw: object) -> tuple[IceServer, ...]:
@@ -75,6 +67,7 @@ async def _open(
             ssl=tls,
             open_timeout=open_timeout,
             max_size=MAX_SIGNAL_MESSAGE,
+            logger=websockets_logger("mcp_webrtc.signaling.websockets"),
         )
     except InvalidURI as exc:
         raise SignalingError(f"not a rendezvous URL: {url!r}") from exc
@@ -206,11 +199,14 @@ class WebSocketSignaling(_RendezvousConnection):
 class HostSession:
     """The host's signaling for one joined client (created by :class:`RendezvousHost`)."""
 
-    def __init__(self, host: RendezvousHost, session: str) -> None:
+    def __init__(
+        self, host: RendezvousHost, session: str, ice_servers: tuple[IceServer, ...]
+    ) -> None:
         self.host = host
         self.session = session
         self._send, self._receive = anyio.create_memory_object_stream[JSONObject](math.inf)
-        self.ice_servers = host.ice_servers
+        #: STUN/TURN servers for this session (fresh TURN credentials from ``peer-joined``).
+        self.ice_servers = ice_servers
 
     def _deliver(self, signal: JSONObject) -> None:
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -326,7 +322,9 @@ class RendezvousHost(_RendezvousConnection):
         kind = message.get("type") if isinstance(message, dict) else None
         session_id = message.get("session") if isinstance(message, dict) else None
         if kind == "peer-joined" and isinstance(session_id, str):
-            session = HostSession(self, session_id)
+            fresh = message.get("iceServers")
+            servers = parse_ice_servers(fresh) if fresh is not None else self.ice_servers
+            session = HostSession(self, session_id, servers)
             self._sessions[session_id] = session
             self._new.send_nowait(session)
         elif kind == "signal" and isinstance(session_id, str):
@@ -339,6 +337,10 @@ class RendezvousHost(_RendezvousConnection):
                 gone._ended()
         elif kind == "error":
             logger.warning("rendezvous: %s (%s)", message.get("message"), message.get("code"))
+            if isinstance(session_id, str) and message.get("code") != proto.UNKNOWN_SESSION:
+                ended = self._sessions.pop(session_id, None)  # e.g. rate-limited
+                if ended is not None:
+                    ended._ended()
         else:
             logger.warning("ignoring unknown rendezvous message: %.200r", raw)
 

@@ -57,6 +57,7 @@ test("capability line vectors", () => {
     assert.equal(caps.version, v.version);
     assert.equal(caps.maxMessageSize, v.max_message_size);
     assert.equal(caps.deflate, v.deflate);
+    if ("sctp_max_message_size" in v) assert.equal(caps.sctpMaxMessageSize, v.sctp_max_message_size);
   }
   const added = addCapability("v=0\r\nt=0 0\r\na=x\r\n", 1000);
   assert.equal(added, "v=0\r\nt=0 0\r\na=x-mcp-webrtc:1;max-message-size=1000\r\na=x\r\n");

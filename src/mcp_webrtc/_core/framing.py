@@ -30,6 +30,8 @@ import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from .errors import FrameError, OversizeMessageError
+
 FRAME_FIRST = 0x01
 FRAME_NEXT = 0x02
 FRAME_ABORT = 0x03
@@ -49,25 +51,6 @@ HEAD_SIZE = 4096
 #: DEFLATE level for outgoing messages: fastest, most of the gain for JSON.
 DEFLATE_LEVEL = 1
 _RAW_DEFLATE = -15  # zlib wbits for a raw DEFLATE stream, no header or checksum
-
-
-class FrameError(ValueError):
-    """A received frame violates the framing rules. ``request_id`` is set when known."""
-
-    def __init__(self, reason: str, *, request_id: str | int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.request_id = request_id
-
-
-class OversizeMessage(ValueError):
-    """A received message is larger than the local limit; it was (or is being) discarded."""
-
-    def __init__(self, size: int, limit: int, head: bytes) -> None:
-        super().__init__(f"incoming message of {size} bytes exceeds the limit of {limit} bytes")
-        self.size = size
-        self.limit = limit
-        self.head = head
 
 
 # --------------------------------------------------------------------------- encoding
@@ -239,8 +222,10 @@ class FrameDecoder:
 
     :meth:`feed` returns the complete message payload (``str`` or ``bytes``), or ``None`` when
     the frame only advanced a partial message. It raises :class:`FrameError` for a malformed
-    frame and :class:`OversizeMessage` once for a message above ``max_message_size``; the rest
-    of that message's frames are then dropped silently. Memory held grows with the bytes
+    frame and :class:`OversizeMessageError` once for a message above ``max_message_size``.
+    Either way the rest of that message's frames are then dropped silently, so one broken
+    message costs one error answer, and a frame without progress (an empty NEXT) ends its
+    message instead of costing work again and again. Memory held grows with the bytes
     actually received, and is at most ``max_partial`` messages of at most
     ``max_message_size`` bytes each; an inflating message can never exceed its announced
     size.
@@ -262,14 +247,15 @@ class FrameDecoder:
                 size = len(data.encode("utf-8"))
                 if size > self.max_message_size:
                     head = data[:HEAD_SIZE].encode("utf-8")
-                    raise OversizeMessage(size, self.max_message_size, head)
+                    raise OversizeMessageError(size, self.max_message_size, head)
             return data
         if not data:
             raise FrameError("empty binary frame")
         kind = data[0]
         if kind in JSON_START_BYTES:
             if len(data) > self.max_message_size:
-                raise OversizeMessage(len(data), self.max_message_size, bytes(data[:HEAD_SIZE]))
+                head = bytes(data[:HEAD_SIZE])
+                raise OversizeMessageError(len(data), self.max_message_size, head)
             return _without_bom(data)
         if kind in (FRAME_FIRST, FRAME_FIRST_DEFLATE):
             return self._first(data, deflated=kind == FRAME_FIRST_DEFLATE)
@@ -284,6 +270,13 @@ class FrameDecoder:
             return None
         raise FrameError(f"unknown frame type 0x{kind:02x}")
 
+    def _fail(self, message_id: int, reason: str) -> FrameError:
+        """Drop a broken message: its later frames are discarded silently (one error
+        answer per message, not one per frame)."""
+        self._partials.pop(message_id, None)
+        self._discard(message_id, None)
+        return FrameError(f"message {message_id}: {reason}")
+
     def _discard(self, message_id: int, left: int | None) -> None:
         self._discarding[message_id] = left
         while len(self._discarding) > 1024:
@@ -296,10 +289,9 @@ class FrameDecoder:
         payload = memoryview(data)[FIRST_HEADER_SIZE:]
         self._discarding.pop(message_id, None)
         if message_id in self._partials:
-            del self._partials[message_id]
-            raise FrameError(f"FIRST frame for message {message_id}, which is still open")
+            raise self._fail(message_id, "FIRST frame for a message that is still open")
         if not deflated and len(payload) > size:
-            raise FrameError("FIRST frame carries more bytes than its announced size")
+            raise self._fail(message_id, "FIRST frame carries more bytes than its size")
         if size > self.max_message_size:
             head = bytes(payload[:HEAD_SIZE])
             if deflated:
@@ -310,9 +302,9 @@ class FrameDecoder:
                 self._discard(message_id, None)
             elif len(payload) < size:
                 self._discard(message_id, size - len(payload))
-            raise OversizeMessage(size, self.max_message_size, head)
+            raise OversizeMessageError(size, self.max_message_size, head)
         if len(self._partials) >= self.max_partial:
-            raise FrameError(f"more than {self.max_partial} chunked messages in flight")
+            raise self._fail(message_id, f"more than {self.max_partial} messages in flight")
         partial = _Partial(size, bytearray())
         if deflated:
             partial.inflater = zlib.decompressobj(_RAW_DEFLATE)
@@ -325,6 +317,10 @@ class FrameDecoder:
         _, message_id = _NEXT.unpack_from(data)
         payload = memoryview(data)[NEXT_HEADER_SIZE:]
         partial = self._partials.get(message_id)
+        if partial is not None and not payload:
+            # Senders never make empty NEXT frames: a flood of them would cost work per
+            # frame without progress. The message is discarded, later frames silently.
+            raise self._fail(message_id, "NEXT frame without payload")
         if partial is None:
             if message_id in self._discarding:
                 left = self._discarding[message_id]
@@ -343,8 +339,7 @@ class FrameDecoder:
         if inflater is None:
             end = partial.received + len(payload)
             if end > partial.size:
-                del self._partials[message_id]
-                raise FrameError(f"message {message_id} overruns its announced size")
+                raise self._fail(message_id, "overruns its announced size")
             partial.buffer += payload
             partial.received = end
             done = end == partial.size
@@ -353,16 +348,13 @@ class FrameDecoder:
             try:
                 out = inflater.decompress(payload, room + 1)
             except zlib.error as exc:
-                del self._partials[message_id]
-                raise FrameError(f"message {message_id}: invalid DEFLATE data ({exc})") from None
+                raise self._fail(message_id, f"invalid DEFLATE data ({exc})") from None
             if len(out) > room or inflater.unconsumed_tail or inflater.unused_data:
-                del self._partials[message_id]
-                raise FrameError(f"message {message_id} inflates beyond its announced size")
+                raise self._fail(message_id, "inflates beyond its announced size")
             partial.buffer += out
             done = inflater.eof
             if done and len(partial.buffer) != partial.size:
-                del self._partials[message_id]
-                raise FrameError(f"message {message_id} inflates to less than its announced size")
+                raise self._fail(message_id, "inflates to less than its announced size")
         if not done:
             return None
         del self._partials[message_id]

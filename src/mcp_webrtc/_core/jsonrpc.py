@@ -30,47 +30,63 @@ def request_id_of(obj: object) -> RequestId | None:
     return None
 
 
-_ID = re.compile(rb'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,256}")')
-_METHOD = re.compile(rb'"method"\s*:')
+#: Integer ids beyond this cannot be represented exactly by every JSON implementation.
+MAX_SAFE_INTEGER = 2**53 - 1
+_SPACE = re.compile(r"[ \t\n\r]*")
+_decoder = json.JSONDecoder()
+_scanstring: Any = getattr(json.decoder, "scanstring")  # noqa: B009 - untyped in typeshed
+_MISSING = object()
 
 
 def sniff_request_id(head: bytes) -> RequestId | None:
     """Best effort: the top-level ``id`` of a request from the first bytes of its JSON.
 
-    Used to answer a request that is too large to be read whole. Only the part before the
-    first nested object or array is searched, so an ``id`` or ``method`` inside ``params`` or
-    ``result`` is never taken; a message whose ``method`` is not found there is not a request.
+    Used to answer a request that is too large to be read whole. The head is read as the
+    start of a JSON object, member by member, up to the first nested object or array
+    (``params`` usually), so an ``id`` or ``method`` inside it, or inside a key or a
+    string, is never taken. Returns ``None`` unless a top-level ``method`` was seen and a
+    complete top-level ``id`` that is a string or an integer within ±(2**53 - 1).
     """
-    depth = 0
-    end = len(head)
-    in_string = False
-    escaped = False
-    for index, byte in enumerate(head):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x7B, 0x5B):
-            depth += 1
-            if depth > 1:
-                end = index
-                break
-    top = head[:end]
-    if not _METHOD.search(top):
+    text = head.decode("utf-8", errors="replace")
+    end = len(text)
+    pos = _SPACE.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("{", pos):
         return None
-    match = _ID.search(top)
-    if match is None:
-        return None
-    token = match.group(1)
-    if token.startswith(b'"'):
+    pos += 1
+    is_request = False
+    found: object = _MISSING
+    while True:
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if not text.startswith('"', pos):
+            break  # "}" (the end), or not an object member
         try:
-            value = json.loads(token)
+            key, pos = _scanstring(text, pos + 1)
         except ValueError:
-            return None
-        return value if isinstance(value, str) else None
-    return int(token)
+            break  # truncated
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if not text.startswith(":", pos):
+            break
+        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if pos >= end or text[pos] in "{[":
+            break  # nested: stop here, as documented
+        try:
+            value, pos = _decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            break
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= end or text[pos] not in ",}":
+            break  # cut short ("1" of "1.5"), or not JSON: the value is not known
+        if key == "method":
+            is_request = isinstance(value, str)
+        elif key == "id":
+            found = value
+        if text[pos] == "}":
+            break
+        pos += 1
+    if not is_request:
+        return None
+    if isinstance(found, str):
+        return found
+    if isinstance(found, int) and not isinstance(found, bool) and abs(found) <= MAX_SAFE_INTEGER:
+        return found
+    return None

@@ -1,7 +1,7 @@
 """The rendezvous protocol's messages, limits and credentials (see docs/protocol.md, §7).
 
 Pure code: parsing and building JSON messages, constant-time token checks, coturn REST
-credentials and a token-bucket rate limiter with an injected clock. No I/O.
+credentials. No I/O.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import ProtocolError
+
 PROTOCOL_VERSION = 1
 
 #: Rooms are names, not secrets: letters, digits and ``-_.``, 1 to 128 characters.
-ROOM_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+ROOM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")  # use fullmatch
 MAX_TOKEN_LENGTH = 512
 
 # Error codes sent in {"type": "error", "code": ...}; fatal ones close the connection.
@@ -36,14 +38,6 @@ CLOSE_POLICY = 1008  # refused: unauthorized, limits
 CLOSE_TOO_BIG = 1009  # message above the size limit (websockets sends it itself)
 
 JSONObject = dict[str, Any]
-
-
-class ProtocolError(ValueError):
-    """A rendezvous message is malformed. ``code`` is the error code to answer with."""
-
-    def __init__(self, message: str, code: str = BAD_MESSAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +76,7 @@ def _text(obj: JSONObject, key: str, limit: int = MAX_TOKEN_LENGTH) -> str:
 
 def _room(obj: JSONObject) -> str:
     room = _text(obj, "room", 128)
-    if not ROOM_PATTERN.match(room):
+    if not ROOM_PATTERN.fullmatch(room):
         raise ProtocolError("'room' may hold letters, digits and -_. only")
     return room
 
@@ -111,7 +105,13 @@ def parse_inbound(text: str | bytes) -> Inbound:
     if kind == "leave":
         session = obj.get("session")
         return Leave(session if isinstance(session, str) else None)
-    raise ProtocolError(f"unknown message type {kind!r}")
+    raise ProtocolError(f"unknown message type {short(kind)}")
+
+
+def short(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: error answers never echo much input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def dumps(obj: JSONObject) -> str:
@@ -148,26 +148,6 @@ def turn_rest_credentials(
     username = f"{expiry}:{name}"
     mac = hmac.new(secret.encode("utf-8"), username.encode("utf-8"), hashlib.sha1).digest()
     return username, base64.b64encode(mac).decode("ascii")
-
-
-@dataclass(slots=True)
-class TokenBucket:
-    """``rate`` messages per second on average, bursts of up to ``burst``."""
-
-    rate: float
-    burst: float
-    tokens: float = -1.0
-    stamp: float = 0.0
-
-    def allow(self, now: float) -> bool:
-        if self.tokens < 0:
-            self.tokens, self.stamp = self.burst, now
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 Side = Literal["host", "client"]

@@ -10,12 +10,17 @@ only whole messages of at most its SCTP ``a=max-message-size``. See docs/protoco
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CAPABILITY_ATTRIBUTE = "x-mcp-webrtc"
 FRAMING_VERSION = 1
 #: RFC 8841: when a description carries no max-message-size, assume 64 KiB.
 DEFAULT_SCTP_MAX_MESSAGE_SIZE = 65536
+#: Sizes a peer may announce: outside this range the attribute or field is ignored.
+MIN_ANNOUNCED_SIZE = 1024
+MAX_ANNOUNCED_SIZE = 2**53
+_DIGITS = re.compile(r"[0-9]{1,16}")  # ASCII only: isdigit() and int() take other digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,8 @@ class RemoteCapabilities:
     max_message_size: int | None
     #: Whether the peer inflates FIRST_DEFLATE messages (``compression=deflate-raw``).
     deflate: bool = False
+    #: What was ignored as malformed, one short note each (for a log line).
+    ignored: tuple[str, ...] = ()
 
     @property
     def chunking(self) -> bool:
@@ -46,30 +53,65 @@ def _attributes(sdp: str) -> list[tuple[str, str]]:
     return out
 
 
+def _size(text: str, *, zero_ok: bool = False) -> int | None:
+    """An announced size in bytes, or ``None`` when malformed or out of range."""
+    text = text.strip()
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    if zero_ok and value == 0:
+        return 0
+    return value if MIN_ANNOUNCED_SIZE <= value <= MAX_ANNOUNCED_SIZE else None
+
+
+def _note(name: str, value: str) -> str:
+    return f"a={name}:{value[:40]}" + ("..." if len(value) > 40 else "")
+
+
+def drop_bad_size_lines(sdp: str) -> str:
+    """``sdp`` without ``a=max-message-size`` lines that are malformed or out of range, so
+    that an engine given the description ignores them as :func:`parse_capabilities` does."""
+    eol = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(eol)
+    kept = [
+        line
+        for line in lines
+        if not line.strip().startswith("a=max-message-size:")
+        or _size(line.strip()[19:], zero_ok=True) is not None
+    ]
+    return sdp if len(kept) == len(lines) else eol.join(kept)
+
+
 def parse_capabilities(sdp: str) -> RemoteCapabilities:
+    """Read the peer's limits. Never raises: what cannot be understood is ignored and
+    named in :attr:`RemoteCapabilities.ignored`."""
     sctp_max = DEFAULT_SCTP_MAX_MESSAGE_SIZE
     version: int | None = None
     max_size: int | None = None
     deflate = False
+    ignored: list[str] = []
     for name, value in _attributes(sdp):
         if name == "max-message-size":
-            try:
-                sctp_max = int(value)
-            except ValueError:
-                continue
+            size = _size(value, zero_ok=True)
+            if size is None:
+                ignored.append(_note(name, value))
+            else:
+                sctp_max = size
         elif name == CAPABILITY_ATTRIBUTE:
             fields = value.split(";")
-            try:
-                version = int(fields[0])
-            except ValueError:
+            if not _DIGITS.fullmatch(fields[0].strip()):
+                ignored.append(_note(name, value))
                 continue
+            version = int(fields[0])
             for item in fields[1:]:
                 key, _, val = (part.strip() for part in item.partition("="))
-                if key == "max-message-size" and val.isdigit():
-                    max_size = int(val)
+                if key == "max-message-size":
+                    max_size = _size(val)
+                    if max_size is None:
+                        ignored.append(_note(name, value))
                 elif key == "compression":
                     deflate = "deflate-raw" in val.split(",")
-    return RemoteCapabilities(sctp_max, version, max_size, deflate)
+    return RemoteCapabilities(sctp_max, version, max_size, deflate, tuple(ignored))
 
 
 def capability_line(max_message_size: int, *, deflate: bool) -> str:

@@ -100,6 +100,18 @@ export class FrameDecoder {
     this.discarding = new Map();
   }
 
+  /** A broken message: its later frames are dropped silently (one error per message). */
+  fail(id, reason) {
+    this.partials.delete(id);
+    this.discard(id, Infinity);
+    return new FrameError(`message ${id}: ${reason}`);
+  }
+
+  discard(id, left) {
+    this.discarding.set(id, left);
+    if (this.discarding.size > 1024) this.discarding.delete(this.discarding.keys().next().value);
+  }
+
   get bufferedBytes() {
     let total = 0;
     for (const p of this.partials.values()) total += p.received;
@@ -128,26 +140,20 @@ export class FrameDecoder {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (kind === FIRST || kind === FIRST_DEFLATE) {
       if (bytes.length < FIRST_HEADER) throw new FrameError("FIRST frame is shorter than its header");
-      if (kind === FIRST_DEFLATE) throw new FrameError("FIRST_DEFLATE was not announced");
       const id = view.getUint32(1);
+      if (kind === FIRST_DEFLATE) throw this.fail(id, "FIRST_DEFLATE was not announced");
       const size = Number(view.getBigUint64(5));
       const payload = bytes.subarray(FIRST_HEADER);
       this.discarding.delete(id);
-      if (this.partials.has(id)) {
-        this.partials.delete(id);
-        throw new FrameError(`FIRST frame for message ${id}, which is still open`);
-      }
-      if (payload.length > size) throw new FrameError("FIRST frame carries more bytes than its announced size");
+      if (this.partials.has(id)) throw this.fail(id, "FIRST frame for a message that is still open");
+      if (payload.length > size) throw this.fail(id, "FIRST frame carries more bytes than its size");
       if (size > this.maxMessageSize) {
-        if (payload.length < size) {
-          this.discarding.set(id, size - payload.length);
-          if (this.discarding.size > 1024) this.discarding.delete(this.discarding.keys().next().value);
-        }
+        if (payload.length < size) this.discard(id, size - payload.length);
         throw new OversizeMessage(size, this.maxMessageSize, payload.slice(0, 4096));
       }
       if (payload.length === size) return payload.slice();
       if (this.partials.size >= this.maxPartial) {
-        throw new FrameError(`more than ${this.maxPartial} chunked messages in flight`);
+        throw this.fail(id, `more than ${this.maxPartial} messages in flight`);
       }
       // memory grows with the bytes that actually arrive, not with the announced size
       this.partials.set(id, { size, chunks: [payload.slice()], received: payload.length });
@@ -158,6 +164,9 @@ export class FrameDecoder {
       const id = view.getUint32(1);
       const payload = bytes.subarray(NEXT_HEADER);
       const partial = this.partials.get(id);
+      // Senders never make empty NEXT frames; a flood of them would cost work per frame
+      // without progress, so the message is discarded and its later frames dropped.
+      if (partial && payload.length === 0) throw this.fail(id, "NEXT frame without payload");
       if (!partial) {
         if (this.discarding.has(id)) {
           const left = this.discarding.get(id) - payload.length;
@@ -168,10 +177,7 @@ export class FrameDecoder {
         throw new FrameError(`NEXT frame for unknown message ${id}`);
       }
       const end = partial.received + payload.length;
-      if (end > partial.size) {
-        this.partials.delete(id);
-        throw new FrameError(`message ${id} overruns its announced size`);
-      }
+      if (end > partial.size) throw this.fail(id, "overruns its announced size");
       partial.chunks.push(payload.slice());
       partial.received = end;
       if (end < partial.size) return null;
@@ -196,21 +202,40 @@ export class FrameDecoder {
 }
 
 /** What a remote SDP says about the peer's receiving side (docs/protocol.md §3). */
+const DIGITS = /^[0-9]{1,16}$/;
+
+/** An announced size: ASCII digits within [1 KiB, 2^53] (or 0 where `zeroOk`), else null. */
+function announcedSize(text, zeroOk = false) {
+  const value = text.trim();
+  if (!DIGITS.test(value)) return null;
+  const size = BigInt(value); // exact: Number() rounds 2^53 + 1 down to 2^53
+  if (zeroOk && size === 0n) return 0;
+  return size >= 1024n && size <= 2n ** 53n ? Number(size) : null;
+}
+
+/** What a remote SDP says about the peer's receiving side (docs/protocol.md §3).
+ * Never throws: malformed attributes and fields are ignored (and listed in `ignored`). */
 export function parseCapabilities(sdp) {
-  const caps = { sctpMaxMessageSize: 65536, version: null, maxMessageSize: null, deflate: false };
+  const caps = { sctpMaxMessageSize: 65536, version: null, maxMessageSize: null, deflate: false, ignored: [] };
   for (const raw of sdp.split(/\r?\n/)) {
     const line = raw.trim();
     if (line.startsWith("a=max-message-size:")) {
-      const value = Number.parseInt(line.slice(19), 10);
-      if (Number.isFinite(value)) caps.sctpMaxMessageSize = value;
+      const size = announcedSize(line.slice(19), true);
+      if (size === null) caps.ignored.push(line.slice(0, 60));
+      else caps.sctpMaxMessageSize = size;
     } else if (line.startsWith("a=x-mcp-webrtc:")) {
       const fields = line.slice(15).split(";");
-      const version = Number.parseInt(fields[0], 10);
-      if (!Number.isFinite(version)) continue;
-      caps.version = version;
+      if (!DIGITS.test(fields[0].trim())) {
+        caps.ignored.push(line.slice(0, 60));
+        continue;
+      }
+      caps.version = Number(fields[0]);
       for (const field of fields.slice(1)) {
         const [key, value = ""] = field.split("=").map((s) => s.trim());
-        if (key === "max-message-size" && /^\d+$/.test(value)) caps.maxMessageSize = Number(value);
+        if (key === "max-message-size") {
+          caps.maxMessageSize = announcedSize(value);
+          if (caps.maxMessageSize === null) caps.ignored.push(line.slice(0, 60));
+        }
         if (key === "compression") caps.deflate = value.split(",").includes("deflate-raw");
       }
     }
@@ -230,33 +255,60 @@ export function addCapability(sdp, maxMessageSize) {
   return lines.join(eol);
 }
 
-/** Best effort: the top-level id of a request from the first bytes of its JSON. */
+/** Best effort: the top-level id of a request from the first bytes of its JSON
+ * (docs/protocol.md §5): members are read one by one up to the first nested object or
+ * array, so an id or method inside it, inside a key or inside a string is never taken. */
 export function sniffRequestId(head) {
   const text = typeof head === "string" ? head : decoder.decode(head);
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let end = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === "\\") escaped = true;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "{" || c === "[") {
-      depth += 1;
-      if (depth > 1) {
-        end = i;
-        break;
-      }
+  const space = /[ \t\n\r]*/y;
+  const skip = (at) => {
+    space.lastIndex = at;
+    space.exec(text);
+    return space.lastIndex;
+  };
+  const stringEnd = (at) => { // index after the string starting at `at` (a quote), or -1
+    for (let i = at + 1; i < text.length; i++) {
+      if (text[i] === "\\") i++;
+      else if (text[i] === '"') return i + 1;
     }
+    return -1;
+  };
+  const scalar = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null/y;
+  let pos = skip(0);
+  if (text[pos] !== "{") return null;
+  pos += 1;
+  let isRequest = false;
+  let found;
+  for (;;) {
+    pos = skip(pos);
+    if (text[pos] !== '"') break;
+    const keyEnd = stringEnd(pos);
+    if (keyEnd < 0) break;
+    const key = JSON.parse(text.slice(pos, keyEnd));
+    pos = skip(keyEnd);
+    if (text[pos] !== ":") break;
+    pos = skip(pos + 1);
+    if (pos >= text.length || text[pos] === "{" || text[pos] === "[") break;
+    let valueEnd;
+    if (text[pos] === '"') valueEnd = stringEnd(pos);
+    else {
+      scalar.lastIndex = pos;
+      valueEnd = scalar.exec(text) ? scalar.lastIndex : -1;
+    }
+    if (valueEnd < 0) break; // truncated
+    const token = text.slice(pos, valueEnd);
+    pos = skip(valueEnd);
+    if (text[pos] !== "," && text[pos] !== "}") break; // cut short ("1" of "1.5"), or not JSON
+    const value = JSON.parse(token);
+    if (key === "method") isRequest = typeof value === "string";
+    else if (key === "id") found = /^-?[0-9]+$/.test(token) || typeof value === "string" ? value : undefined;
+    if (text[pos] === "}") break;
+    pos += 1;
   }
-  const top = text.slice(0, end);
-  if (!/"method"\s*:/.test(top)) return null;
-  const match = /"id"\s*:\s*(-?\d{1,15}|"(?:[^"\\]|\\.){0,256}")/.exec(top);
-  if (!match) return null;
-  return match[1].startsWith('"') ? JSON.parse(match[1]) : Number(match[1]);
+  if (!isRequest) return null;
+  if (typeof found === "string") return found;
+  if (Number.isSafeInteger(found)) return found;
+  return null;
 }
 
 function errorResponse(id, code, message, data) {
@@ -385,7 +437,8 @@ export class RendezvousHost {
       const host = this;
       const session = {
         session: message.session,
-        iceServers: this.iceServers,
+        // fresh TURN credentials for each session (an older rendezvous sends none)
+        iceServers: message.iceServers ?? this.iceServers,
         onsignal: null,
         onclose: null,
         async connect() {},
@@ -401,7 +454,8 @@ export class RendezvousHost {
       this.onsession?.(session);
     } else if (message.type === "signal") {
       this._sessions.get(message.session)?.onsignal?.(message.signal);
-    } else if (message.type === "peer-left") {
+    } else if (message.type === "peer-left" || (message.type === "error" && message.session
+        && message.code !== "unknown-session")) { // e.g. rate-limited: that session was ended
       const session = this._sessions.get(message.session);
       this._sessions.delete(message.session);
       session?.onclose?.(null);
@@ -428,6 +482,10 @@ export class WebRTCTransport {
     this.signaling = signaling;
     this.initiator = initiator;
     this.options = { ...DEFAULTS, ...options };
+    const chunk = this.options.chunkSize;
+    if (!(Number.isInteger(chunk) && chunk >= 1024 && chunk <= 256 * 1024 - 64)) {
+      throw new MCPWebRTCError("chunkSize must be an integer between 1024 and 262080", "config");
+    }
     this.onmessage = undefined;
     this.onclose = undefined;
     this.onerror = undefined;
