@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -407,3 +408,40 @@ async def test_bridge_answers_a_request_too_large_to_forward() -> None:
     assert answer["id"] == 7
     assert answer["error"]["code"] == -32050
     assert [json.loads(text)["id"] for text in sink.sent] == [8]  # the bridge went on
+
+
+def open_sockets() -> int:
+    """Sockets this process holds (from /proc: no private state is read)."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+async def test_aborted_connects_release_everything_on_the_host() -> None:
+    """Regression: clients giving up mid-connect (timeouts of 5-80 ms) left aioice
+    consent-check tasks running on the host, one per abort, never freed."""
+    import asyncio
+    import random
+
+    from mcp_webrtc import MCPWebRTCError
+
+    async with rendezvous() as server, serving(server.url):
+        baseline_tasks, baseline_sockets = len(asyncio.all_tasks()), open_sockets()
+        rng = random.Random(5)
+        aborted = 0
+        for _ in range(50):
+            quick = options(connect_timeout=rng.uniform(0.005, 0.08))
+            try:
+                async with connect(server.url, room="lab", token=CLIENT_TOKEN, options=quick):
+                    pass  # a fast one connected: it leaves at once, also fine
+            except MCPWebRTCError:
+                aborted += 1
+        assert aborted >= 10, "the timeouts should abort many connects, at every stage"
+        await support.wait_until(
+            lambda: (
+                len(asyncio.all_tasks()) <= baseline_tasks and open_sockets() <= baseline_sockets
+            ),
+            limit=20,
+        )

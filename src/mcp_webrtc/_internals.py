@@ -1,9 +1,10 @@
 """The one place that touches aiortc/aioice internals.
 
-Five needs have no public aiortc API: restricting ICE host candidates to an allow-list,
+Six needs have no public aiortc API: restricting ICE host candidates to an allow-list,
 reading the selected candidate pair, enlarging its socket's receive buffer, sending an
 ICE consent check (a STUN binding request, RFC 7675) on demand to learn whether the peer
-is still there, and pausing the receive path while the reader is behind. Each accessor checks
+is still there, pausing the receive path while the reader is behind, and not leaking
+aioice's consent task when a connection closes mid-connect. Each accessor checks
 that the private attribute it needs exists and raises :class:`ConfigurationError` naming
 the installed versions when an aiortc/aioice upgrade moved it, rather than misbehaving.
 """
@@ -225,3 +226,26 @@ def gate_receive(pc: Any, wait: Callable[[], Awaitable[None]]) -> None:
         await wait()
 
     sctp._receive = gated
+
+
+def stop_consent_after_close(pc: Any) -> None:
+    """Keep aioice from starting its consent task for a connection already closed.
+
+    aioice's ``Connection.connect()`` starts ``query_consent`` once the check list has
+    completed; when ``close()`` runs between the two (a peer giving up mid-connect), the
+    task starts afterwards, finds no nominated pair and loops forever, one task per
+    aborted connect. Call once the peer connection has its transports (after
+    ``createDataChannel`` or ``setRemoteDescription``).
+    """
+    conn = _connection(pc)
+    if conn is None:
+        return
+    original = getattr(conn, "query_consent", None)
+    if original is None or not hasattr(conn, "_closing"):
+        raise _internals_changed("cleanup on close (aioice Connection._closing)")
+
+    async def query_consent() -> None:
+        if not conn._closing:
+            await original()
+
+    conn.query_consent = query_consent

@@ -487,6 +487,8 @@ class DataChannelPeer:
             detail = f"the peer's {signal.type} could not be used: {exc}"
             self._fail_connect(ConnectError(ConnectFailureReason.NO_REMOTE_DESCRIPTION, detail))
             return
+        if not self.initiator:  # the answerer's transports exist from now on
+            _internals.stop_consent_after_close(self._pc)
         self._remote = remote
         self._remote_candidates += count_candidates(signal.sdp)
         pending, self._pending_candidates = self._pending_candidates, []
@@ -601,6 +603,7 @@ class DataChannelPeer:
             # Offer first, then listen: with aiortc's TcpSocketSignaling whoever sends first
             # is the listening side.
             self._attach(self.pc.createDataChannel(self._label, ordered=True))
+            _internals.stop_consent_after_close(self._pc)
             await self._describe("offer")
         else:
             self.pc.on("datachannel", self._attach)
