@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
@@ -105,3 +106,56 @@ async def test_killed_peer_is_detected_and_pending_call_fails() -> None:
         # Leaving after the peer vanished is bounded by close_timeout (generous slack: this
         # guards against a hang, it does not measure speed).
         assert time.monotonic() - left_at < close_timeout + 5
+
+
+async def test_a_killed_peer_is_gone_within_the_dead_peer_timeout() -> None:
+    """Regression: detection came up to a probe interval and a probe timeout late (12.0 s
+    for a 10 s timeout). Now at most dead_peer_timeout after the last sign of life; each
+    client here hears from its peer every few ms until the kill, so that is the kill."""
+    from contextlib import AsyncExitStack
+
+    timeout = 4.0
+    peers = 3  # the old lateness was spread over 1.3 s: all three in time by luck is rare
+    async with AsyncExitStack() as stack:
+        processes, transports = [], []
+        for _ in range(peers):
+            process, port = await stack.enter_async_context(server_process())
+            transport = WebRTCClientTransport(
+                TcpSocketSignaling("127.0.0.1", port), options(dead_peer_timeout=timeout)
+            )
+            client = await stack.enter_async_context(mcp_client(transport))
+            processes.append(process)
+            transports.append((transport, client))
+        gone_after: list[float] = []
+        killed = anyio.Event()
+        killed_at = 0.0
+
+        chatting = anyio.Semaphore(0)
+
+        async def chatter(client: Any) -> None:
+            with contextlib.suppress(Exception):
+                await client.call_tool("greet", {"name": "x"})
+                chatting.release()
+                while True:  # the peer answers until it is killed
+                    await client.call_tool("greet", {"name": "x"})
+                    await anyio.sleep(0.005)
+
+        async def watch(transport: WebRTCClientTransport) -> None:
+            await killed.wait()
+            await transport.peer.wait_gone()
+            gone_after.append(time.monotonic() - killed_at)
+
+        with anyio.fail_after(timeout + 20):
+            async with anyio.create_task_group() as tg:
+                for transport, client in transports:
+                    tg.start_soon(chatter, client)
+                    tg.start_soon(watch, transport)
+                for _ in range(peers):
+                    await chatting.acquire()
+                for process in processes:
+                    process.kill()
+                killed_at = time.monotonic()
+                killed.set()
+        for transport, _ in transports:
+            assert "no answer from the peer" in transport.peer.gone_reason
+    assert all(timeout - 0.5 <= after <= timeout + 0.5 for after in gone_after), gone_after
