@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib
 import random
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
 import mcp
 
-from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions
+from mcp_webrtc import (
+    LOOPBACK_ONLY,
+    MemorySignaling,
+    WebRTCClientTransport,
+    WebRTCOptions,
+    WebRTCServerTransport,
+    run_server,
+)
 from mcp_webrtc.signaling import JSONObject
 
 MCP2 = hasattr(mcp, "Client")
@@ -122,6 +130,36 @@ class TapSignaling:
         await self.inner.close()
 
 
+Rewrite = Callable[[JSONObject], list[Any]]
+
+
+@asynccontextmanager
+async def memory_pair(
+    server: Any = None,
+    *,
+    server_options: WebRTCOptions | None = None,
+    client_options: WebRTCOptions | None = None,
+    server_rewrite: Rewrite | None = None,
+    client_rewrite: Rewrite | None = None,
+) -> AsyncIterator[tuple[Any, WebRTCClientTransport]]:
+    """A server (``make_server()`` by default) and an initialized MCP client connected over
+    WebRTC through MemorySignaling; yields ``(client, client_transport)``. A rewrite wraps
+    that side's signaling in :class:`TapSignaling`. Leaving waits until the server's session
+    has ended by itself (it does when the client leaves)."""
+    a, b = MemorySignaling.create_pair()
+    server_signaling = a if server_rewrite is None else TapSignaling(a, server_rewrite)
+    client_signaling = b if client_rewrite is None else TapSignaling(b, client_rewrite)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            run_server,
+            server if server is not None else make_server(),
+            WebRTCServerTransport(server_signaling, server_options or options()),
+        )
+        transport = WebRTCClientTransport(client_signaling, client_options or options())
+        async with mcp_client(transport) as client:
+            yield client, transport
+
+
 def split_candidates(signal: JSONObject) -> list[Any]:
     """Move a description's candidates into simple-peer candidate signals sent *before* it."""
     if signal.get("type") not in ("offer", "answer"):
@@ -174,6 +212,31 @@ async def serving(
         )
         yield
         tg.cancel_scope.cancel()
+
+
+async def hold_client(transport: Any, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+    """Open an MCP client on ``transport`` and keep it open (``tg.start`` returns once it
+    is initialized) until cancelled or the session ends."""
+    async with mcp_client(transport) as client:
+        await client.list_tools()
+        task_status.started()
+        with contextlib.suppress(Exception):
+            await transport.peer.wait_gone()
+
+
+async def wait_registered(server: Any, rooms: int = 1) -> None:
+    """Wait until the rendezvous ``server`` holds ``rooms`` rooms (its public counts)."""
+    with anyio.fail_after(30):
+        while (await server.backend.counts())[0] < rooms:  # noqa: ASYNC110 - observed state
+            await anyio.sleep(0.05)
+
+
+def serve_args(url: str, host_token: str, client_token: str, *extra: str) -> list[str]:
+    """Arguments of `mcp-webrtc serve` registering room "lab" on loopback candidates."""
+    return [
+        "serve", url, "--room", "lab", "--token", host_token, "--client-token", client_token,
+        "--host-candidates", "loopback", *extra,
+    ]  # fmt: skip
 
 
 def free_port() -> int:

@@ -26,9 +26,8 @@ from mcp_webrtc.peer import DataChannelPeer, open_peer
 
 from .support import (
     MCPError,
-    TapSignaling,
     make_server,
-    mcp_client,
+    memory_pair,
     options,
     payload,
     split_candidates,
@@ -181,35 +180,28 @@ async def test_abort_frees_a_partial_message() -> None:
 
 
 async def test_sending_above_own_limit_raises_and_session_continues() -> None:
-    a, b = MemorySignaling.create_pair()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
-        transport = WebRTCClientTransport(b, options(max_message_size=64 * 1024))
-        async with mcp_client(transport) as client:
-            with pytest.raises(MessageTooLargeError) as info:
-                await client.call_tool("echo", {"data": payload(100_000)})
-            assert info.value.limit == 64 * 1024
-            assert text_of(await client.call_tool("greet", {"name": "still here"})) == (
-                "Hello, still here!"
-            )
+    narrow = options(max_message_size=64 * 1024)
+    async with memory_pair(client_options=narrow) as (client, _):
+        with pytest.raises(MessageTooLargeError) as info:
+            await client.call_tool("echo", {"data": payload(100_000)})
+        assert info.value.limit == 64 * 1024
+        assert text_of(await client.call_tool("greet", {"name": "still here"})) == (
+            "Hello, still here!"
+        )
 
 
 async def test_result_above_peer_limit_becomes_an_error_for_the_caller() -> None:
-    a, b = MemorySignaling.create_pair()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
-        transport = WebRTCClientTransport(b, options(max_message_size=64 * 1024))
-        async with mcp_client(transport) as client:
-            with pytest.raises(MCPError) as info:
-                await client.call_tool("blob", {"size": 100_000})
-            assert "too large" in str(info.value).lower()
-            assert text_of(await client.call_tool("greet", {"name": "ok"})) == "Hello, ok!"
+    narrow = options(max_message_size=64 * 1024)
+    async with memory_pair(client_options=narrow) as (client, _):
+        with pytest.raises(MCPError) as info:
+            await client.call_tool("blob", {"size": 100_000})
+        assert "too large" in str(info.value).lower()
+        assert text_of(await client.call_tool("greet", {"name": "ok"})) == "Hello, ok!"
 
 
 async def test_unknown_signals_are_ignored_with_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    a, b = MemorySignaling.create_pair()
     junk: list[Any] = [
         {"type": "weird"},
         {"type": "renegotiate", "renegotiate": True},
@@ -222,12 +214,8 @@ async def test_unknown_signals_are_ignored_with_a_log_line(
         return [*junk, signal]
 
     caplog.set_level(logging.WARNING, logger="mcp_webrtc")
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            run_server, make_server(), WebRTCServerTransport(TapSignaling(a, noisy), options())
-        )
-        async with mcp_client(WebRTCClientTransport(b, options())) as client:
-            assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"
+    async with memory_pair(server_rewrite=noisy) as (client, _):
+        assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"
     messages = "\n".join(r.getMessage() for r in caplog.records)
     assert "unknown type 'weird'" in messages
     assert "unknown type 'renegotiate'" in messages
@@ -237,17 +225,10 @@ async def test_unknown_signals_are_ignored_with_a_log_line(
 
 async def test_simple_peer_candidates_before_the_description() -> None:
     """Both sides trickle simple-peer-shaped candidates, sent before their description."""
-    a, b = MemorySignaling.create_pair()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            run_server,
-            make_server(),
-            WebRTCServerTransport(TapSignaling(a, split_candidates), options()),
-        )
-        transport = WebRTCClientTransport(TapSignaling(b, split_candidates), options())
-        async with mcp_client(transport) as client:
-            assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"
-            assert transport.connection_info().remote_candidate_type == "host"
+    trickled = split_candidates
+    async with memory_pair(server_rewrite=trickled, client_rewrite=trickled) as (client, transport):
+        assert text_of(await client.call_tool("greet", {"name": "x"})) == "Hello, x!"
+        assert transport.connection_info().remote_candidate_type == "host"
 
 
 async def test_no_local_candidates_fails_with_that_reason_on_both_sides() -> None:
@@ -336,12 +317,8 @@ async def test_malformed_sizes_in_the_peer_answer_are_ignored(caplog: Any) -> No
     """Regression: `²` crashed parse_capabilities (the peer's answer killed its own
     session) and `-1` crashed every send ("chunk_size must be positive")."""
     caplog.set_level(logging.WARNING, "mcp_webrtc.peer")
-    a, b = MemorySignaling.create_pair()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
-        client_side = WebRTCClientTransport(TapSignaling(b, corrupt_sizes), options())
-        async with mcp_client(client_side) as client:
-            result = await client.call_tool("blob", {"size": 300_000, "seed": 1})
-            assert text_of(result) == payload(300_000, 1)
+    async with memory_pair(client_rewrite=corrupt_sizes) as (client, _):
+        result = await client.call_tool("blob", {"size": 300_000, "seed": 1})
+        assert text_of(result) == payload(300_000, 1)
     assert "max-message-size=\u00b2" in caplog.text
     assert "a=max-message-size:-1" in caplog.text

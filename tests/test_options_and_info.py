@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,12 @@ from mcp_webrtc import (
     IceServer,
     MemorySignaling,
     PeerGoneError,
-    WebRTCClientTransport,
     WebRTCOptions,
     WebRTCServerTransport,
-    run_server,
 )
 from mcp_webrtc.peer import _ice_configuration, open_peer
 
-from .support import make_server, mcp_client, options, payload, wait_until
+from .support import memory_pair, options, payload, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,43 +83,34 @@ pytestmark_async = pytest.mark.anyio
 @pytest.mark.anyio
 @pytest.mark.core
 async def test_connection_info_reports_pair_rtt_and_counts() -> None:
-    a, b = MemorySignaling.create_pair()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_server, make_server(), WebRTCServerTransport(a, options()))
-        transport = WebRTCClientTransport(b, options(dead_peer_timeout=1.0))
-        async with mcp_client(transport) as client:
-            await client.call_tool("greet", {"name": "x"})
-            info = transport.connection_info()
-            assert info.local_candidate_type == "host"
-            assert info.remote_candidate_type == "host"
-            assert info.local_address is not None
-            assert info.local_address[0] == "127.0.0.2"
-            assert info.protocol == "udp"
-            assert info.peer_chunking
-            assert info.compression
-            assert info.peer_max_message_size == 128 * 1024 * 1024
-            assert info.messages_sent >= 3  # initialize, initialized, list/call
-            assert info.bytes_received > 0
-            assert len(info.channel_label) == 40
-            # consent checks run every dead_peer_timeout / 5 and measure the RTT
-            await wait_until(lambda: transport.connection_info().rtt is not None)
-            rtt = transport.connection_info().rtt
-            assert rtt is not None
-            assert rtt > 0
+    async with memory_pair(client_options=options(dead_peer_timeout=1.0)) as (client, transport):
+        await client.call_tool("greet", {"name": "x"})
+        info = transport.connection_info()
+        assert info.local_candidate_type == "host"
+        assert info.remote_candidate_type == "host"
+        assert info.local_address is not None
+        assert info.local_address[0] == "127.0.0.2"
+        assert info.protocol == "udp"
+        assert info.peer_chunking
+        assert info.compression
+        assert info.peer_max_message_size == 128 * 1024 * 1024
+        assert info.messages_sent >= 3  # initialize, initialized, list/call
+        assert info.bytes_received > 0
+        assert len(info.channel_label) == 40
+        # consent checks run every dead_peer_timeout / 5 and measure the RTT
+        await wait_until(lambda: transport.connection_info().rtt is not None)
+        rtt = transport.connection_info().rtt
+        assert rtt is not None
+        assert rtt > 0
 
 
 @pytest.mark.anyio
 @pytest.mark.core
 async def test_interface_name_in_host_candidates() -> None:
-    a, b = MemorySignaling.create_pair()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(
-            run_server, make_server(), WebRTCServerTransport(a, options(host_candidates=("lo",)))
-        )
-        transport = WebRTCClientTransport(b, options(host_candidates=("lo",)))
-        async with mcp_client(transport) as client:
-            await client.call_tool("greet", {"name": "x"})
-            assert transport.connection_info().local_address is not None
+    by_name = options(host_candidates=("lo",))
+    async with memory_pair(server_options=by_name, client_options=by_name) as (client, transport):
+        await client.call_tool("greet", {"name": "x"})
+        assert transport.connection_info().local_address is not None
 
 
 @pytest.mark.anyio
@@ -223,3 +213,45 @@ async def test_a_message_the_channel_never_took_is_reported_as_not_sent() -> Non
         peer._mark_gone("data channel closed")
     assert channel.frames == []
     assert failure, "send() must not report success"
+
+
+async def grows(items: list[int], within: float) -> bool:
+    """Whether ``items`` gets longer within ``within`` seconds."""
+    before = len(items)
+    with anyio.move_on_after(within):
+        await wait_until(lambda: len(items) > before, limit=within + 1)
+        return True
+    return False
+
+
+@pytest.mark.anyio
+@pytest.mark.core
+async def test_a_slow_reader_holds_back_a_fast_sender() -> None:
+    """Regression: complete messages queued without bound for a reader that lags, so a fast
+    sender grew the receiver's memory without limit. Now the receiver stops taking data
+    from the channel above max_receive_queue and the sender's sends wait."""
+    a, b = MemorySignaling.create_pair()
+    size, count, bound = 256 * 1024, 60, 1024 * 1024
+    sent: list[int] = []
+
+    async def sender() -> None:
+        async with open_peer(b, options(), initiator=False) as writer:
+            for i in range(count):
+                await writer.send(json.dumps({"i": i, "pad": payload(size, i)}))  # incompressible
+                sent.append(i)
+            await writer.wait_gone()
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sender)
+            async with open_peer(a, options(max_receive_queue=bound), initiator=True) as reader:
+                # the sender stops making progress long before it sent everything ...
+                await wait_until(lambda: len(sent) >= 4)
+                while await grows(sent, within=1.0):  # until no send completes for a second
+                    pass
+                assert len(sent) * size < bound + 4 * 1024 * 1024, len(sent)
+                assert len(sent) < count
+                # ... and once the reader reads, every message arrives, in order
+                for i in range(count):
+                    assert json.loads(await reader.receive())["i"] == i
+                await wait_until(lambda: len(sent) == count)

@@ -13,7 +13,7 @@ _adapter: TypeAdapter[Any] = TypeAdapter(JSONRPCMessage)
 MessageKind = Literal["request", "notification", "response"]
 
 
-def parse_message(payload: str | bytes) -> SessionMessage:
+def parse_message(payload: str | bytes | bytearray) -> SessionMessage:
     """Parse one JSON-RPC message; raises ``pydantic.ValidationError``."""
     return SessionMessage(_adapter.validate_json(payload))
 

@@ -41,6 +41,7 @@ from ._core.framing import (
     FrameDecoder,
     FrameScheduler,
     Outgoing,
+    Payload,
 )
 from ._core.ratelimit import TokenBucket
 from ._core.sdp import (
@@ -74,6 +75,9 @@ from .signaling import Signaling, as_signaling
 logger = logging.getLogger("mcp_webrtc.peer")
 
 CLOSED_LOCALLY = "closed locally"
+#: Why a peer is gone when its channel closed: a peer that stops says bye through
+#: signaling and closes the channel; whichever arrives first names the end.
+PEER_CLOSED = "the peer closed the data channel"
 #: Error answers to a peer's bad input: bursts of this many, then this many per second;
 #: beyond, they are dropped (and counted in the log), so bad input cannot make us flood.
 ANSWER_BURST = 50
@@ -151,9 +155,7 @@ class DataChannelPeer:
         self._gone = asyncio.Event()
         self._gone_reason = ""
         self._bye_received = False
-        self._incoming_send, self._incoming = anyio.create_memory_object_stream[str | bytes](
-            math.inf
-        )
+        self._incoming_send, self._incoming = anyio.create_memory_object_stream[Payload](math.inf)
         self._queued_bytes = 0  # of complete messages waiting in _incoming
         self._room = asyncio.Event()  # set while _queued_bytes is below the high watermark
         self._room.set()
@@ -225,8 +227,7 @@ class DataChannelPeer:
         """
         if self.gone:
             raise PeerGoneError(self._gone_reason)
-        data = text.encode("utf-8")
-        item = self._enqueue(text, data)
+        item = self._enqueue(text)
         done = self._done[item] = asyncio.Event()
         self._wake.set()
         try:
@@ -258,13 +259,16 @@ class DataChannelPeer:
                 )
             return
         try:
-            self._enqueue(text, text.encode("utf-8"))
+            self._enqueue(text)
         except MessageTooLargeError:  # pragma: no cover - error answers are small
             logger.warning("dropping an answer larger than the peer accepts")
             return
         self._wake.set()
 
-    def _enqueue(self, text: str, data: bytes) -> Outgoing:
+    def _enqueue(self, text: str) -> Outgoing:
+        # JSON is mostly ASCII (base64 blobs always): then its size is its length and it is
+        # never copied whole (chunks are encoded as they are sent).
+        data: str | bytes = text if text.isascii() else text.encode("utf-8")
         size = len(data)
         if size > self.options.max_message_size:
             raise MessageTooLargeError(size, self.options.max_message_size, "this side's")
@@ -377,7 +381,7 @@ class DataChannelPeer:
             if self._queued_bytes > self.options.max_receive_queue:
                 self._room.clear()  # the engine stops reading until the reader catches up
 
-    async def receive(self) -> str | bytes:
+    async def receive(self) -> Payload:
         """The next complete message from the peer (a JSON text, as ``str`` or UTF-8
         ``bytes``). Raises :class:`anyio.EndOfStream` once the peer is gone."""
         payload = await self._incoming.receive()
@@ -389,7 +393,7 @@ class DataChannelPeer:
     def __aiter__(self) -> DataChannelPeer:
         return self
 
-    async def __anext__(self) -> str | bytes:
+    async def __anext__(self) -> Payload:
         try:
             return await self.receive()
         except anyio.EndOfStream:
@@ -432,7 +436,7 @@ class DataChannelPeer:
 
         def closed() -> None:
             self._fail_connect(ConnectError(ConnectFailureReason.CHANNEL_NOT_OPENED, "it closed"))
-            self._mark_gone("data channel closed")
+            self._mark_gone(PEER_CLOSED)
 
         channel.on("close", closed)
 

@@ -1,13 +1,17 @@
-"""Serving many peers through a rendezvous, connecting to one, and stdio bridges.
+"""Serving many peers through a rendezvous, and connecting to one.
 
 ``serve(target, url, room=..., token=..., client_token=...)`` registers ``room`` at the
 rendezvous and gives every client that joins its own WebRTC peer connection and its own
 MCP session, concurrently, up to ``max_sessions``. ``target`` is an MCP server object
 (``MCPServer``, ``FastMCP``, low-level ``Server``) or a session handler: an async callable
-taking ``(read_stream, write_stream)``, such as :func:`stdio_command_handler` which runs one
-stdio MCP server process per peer. If the rendezvous connection drops, established sessions
-go on and ``serve`` registers again (with backoff). Cancelling ``serve`` closes every
-session, each within ``options.close_timeout``.
+taking ``(read_stream, write_stream)``, such as
+:func:`~mcp_webrtc.bridges.stdio_command_handler` which runs one stdio MCP server process
+per peer. If the rendezvous connection drops, established sessions go on and ``serve``
+registers again (with backoff).
+
+Cancelling ``serve`` (``mcp-webrtc serve`` on SIGTERM or SIGINT) first ends every session,
+each saying bye to its peer through the rendezvous, and only then leaves the rendezvous;
+it returns within ``options.close_timeout`` and a second.
 
 ``connect(url, room=..., token=...)`` returns a client transport for ``mcp.Client`` or
 ``ClientSession``.
@@ -16,32 +20,22 @@ session, each within ``options.close_timeout``.
 from __future__ import annotations
 
 import logging
-import os
-import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TextIO
 
 import anyio
-from anyio.abc import TaskStatus
-from mcp.shared.message import SessionMessage
+from anyio.abc import TaskGroup, TaskStatus
 
-from ._compat import classify, find_lowlevel_server, parse_message
-from ._core import jsonrpc
-from .exceptions import ConnectError, MCPWebRTCError, MessageTooLargeError, SignalingError
+from ._compat import find_lowlevel_server
+from .bridges import SessionHandler, bridge, stdio_command_handler
+from .exceptions import ConnectError, MCPWebRTCError, RendezvousRefused, SignalingError
 from .options import WebRTCOptions
 from .server import run_server
 from .transport import WebRTCClientTransport, WebRTCServerTransport
-from .websocket_signaling import (
-    HostSession,
-    RendezvousHost,
-    RendezvousRefused,
-    WebSocketSignaling,
-)
+from .websocket_signaling import HostSession, RendezvousHost, WebSocketSignaling
 
 logger = logging.getLogger("mcp_webrtc.serve")
 
-SessionHandler = Callable[[Any, Any], Awaitable[None]]
-
+#: Default of ``serve(max_sessions=...)``.
+MAX_SESSIONS = 100
 #: Refusals that registering again cannot fix.
 _FATAL = {"unauthorized", "bad-message", "too-many-rooms"}
 
@@ -51,73 +45,6 @@ def connect(
 ) -> WebRTCClientTransport:
     """A client transport that joins ``room`` at the rendezvous ``url`` with ``token``."""
     return WebRTCClientTransport(WebSocketSignaling(url, room, token), options)
-
-
-async def pump(source: Any, sink: Any, back: Any) -> None:
-    """Forward SDK session messages from ``source`` to ``sink`` until ``source`` ends.
-
-    A request too large for ``sink`` is answered on ``back`` (the source's write side)
-    with a -32050 error, so the caller learns why; a too-large notification is dropped
-    with a log line. Either way the bridge goes on.
-    """
-    async with sink:
-        async for item in source:
-            if not isinstance(item, SessionMessage):
-                logger.warning("dropping unparsable message: %s", item)
-                continue
-            try:
-                await sink.send(item)
-            except MessageTooLargeError as exc:
-                kind, request_id = classify(item)
-                logger.warning("%s not forwarded: %s", kind, exc)
-                if kind == "request":
-                    error = jsonrpc.error_response(
-                        request_id,
-                        jsonrpc.MESSAGE_TOO_LARGE,
-                        f"Request too large to forward: {exc}",
-                        {"size": exc.size, "limit": exc.limit},
-                    )
-                    await back.send(parse_message(error))
-
-
-async def bridge(a: tuple[Any, Any], b: tuple[Any, Any]) -> None:
-    """Join two ``(read, write)`` stream pairs until either side ends."""
-    async with anyio.create_task_group() as tg:
-
-        async def one_way(source: Any, sink: Any, back: Any) -> None:
-            try:
-                await pump(source, sink, back)
-            finally:
-                tg.cancel_scope.cancel()
-
-        tg.start_soon(one_way, a[0], b[1], a[1])
-        tg.start_soon(one_way, b[0], a[1], b[1])
-
-
-def stdio_command_handler(
-    command: str,
-    args: Sequence[str] = (),
-    *,
-    env: dict[str, str] | None = None,
-    cwd: str | None = None,
-    errlog: TextIO = sys.stderr,
-) -> SessionHandler:
-    """A session handler that runs ``command`` as a stdio MCP server for each peer.
-
-    Its stderr goes to ``errlog``; the SDK's stdio client ends the process (tree) when the
-    peer leaves.
-    """
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(
-        command=command, args=list(args), env={**os.environ, **(env or {})}, cwd=cwd
-    )
-
-    async def handle(read: Any, write: Any) -> None:
-        async with stdio_client(params, errlog=errlog) as child:
-            await bridge((read, write), child)
-
-    return handle
 
 
 async def _one_session(target: object, session: HostSession, options: WebRTCOptions) -> None:
@@ -146,6 +73,40 @@ async def _one_session(target: object, session: HostSession, options: WebRTCOpti
         logger.info("session %s closed", session.session)
 
 
+class _Sessions:
+    """The sessions of one ``serve``: started in one task group, counted, ended together."""
+
+    def __init__(self, tg: TaskGroup, target: object, options: WebRTCOptions, limit: int):
+        self._tg, self._target, self._options, self._limit = tg, target, options, limit
+        self.active = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    async def start(self, session: HostSession) -> None:
+        if self.active >= self._limit:
+            logger.warning("refusing session %s: server full", session.session)
+            await session.send({"type": "bye", "reason": "server full"})
+            await session.close()
+            return
+        self.active += 1
+        self._idle = anyio.Event()
+        self._tg.start_soon(self._run, session)
+
+    async def _run(self, session: HostSession) -> None:
+        try:
+            await _one_session(self._target, session, self._options)
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                self._idle.set()
+
+    async def end_all(self) -> None:
+        """End every session (each says bye) and wait for them, bounded."""
+        self._tg.cancel_scope.cancel()
+        with anyio.move_on_after(self._options.close_timeout + 1.0):
+            await self._idle.wait()
+
+
 async def serve(
     target: object,
     url: str,
@@ -154,7 +115,7 @@ async def serve(
     token: str,
     client_token: str,
     options: WebRTCOptions | None = None,
-    max_sessions: int = 100,
+    max_sessions: int = MAX_SESSIONS,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``target`` to every client joining ``room`` (see the module docstring).
@@ -164,19 +125,11 @@ async def serve(
     stays taken.
     """
     options = options or WebRTCOptions()
-    active = 0
     started = False
     fatal: SignalingError | None = None
     backoff = 0.5
-    async with anyio.create_task_group() as sessions:
-
-        async def run_one(session: HostSession) -> None:
-            nonlocal active
-            try:
-                await _one_session(target, session, options)
-            finally:
-                active -= 1
-
+    async with anyio.create_task_group() as tg:
+        sessions = _Sessions(tg, target, options, max_sessions)
         while True:
             try:
                 async with RendezvousHost(url, room, token, client_token) as host:
@@ -185,14 +138,13 @@ async def serve(
                     if not started:
                         started = True
                         task_status.started()
-                    async for session in host.sessions():
-                        if active >= max_sessions:
-                            logger.warning("refusing session %s: server full", session.session)
-                            await session.send({"type": "bye", "reason": "server full"})
-                            await session.close()
-                            continue
-                        active += 1
-                        sessions.start_soon(run_one, session)
+                    try:
+                        async for session in host.sessions():
+                            await sessions.start(session)
+                    except anyio.get_cancelled_exc_class():
+                        with anyio.CancelScope(shield=True):  # byes still travel through host
+                            await sessions.end_all()
+                        raise
             except RendezvousRefused as exc:
                 if exc.code in _FATAL or not started:
                     fatal = exc
@@ -206,9 +158,9 @@ async def serve(
             logger.info("rendezvous connection lost; registering again in %.1f s", backoff)
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
-        sessions.cancel_scope.cancel()  # only reached on a fatal refusal
+        tg.cancel_scope.cancel()  # only reached on a fatal refusal
     if fatal is not None:
         raise fatal  # outside the task group: the caller gets the error itself
 
 
-__all__ = ["bridge", "connect", "serve", "stdio_command_handler"]
+__all__ = ["MAX_SESSIONS", "bridge", "connect", "serve", "stdio_command_handler"]

@@ -48,6 +48,7 @@ from pydantic import ValidationError
 
 from ._compat import classify, dump_message, parse_message
 from ._core import jsonrpc
+from ._core.framing import Payload
 from .exceptions import MessageTooLargeError
 from .options import WebRTCOptions
 from .peer import ConnectionInfo, DataChannelPeer, open_peer
@@ -89,7 +90,7 @@ class WebRTCWriteStream(ObjectSendStream[SessionMessage]):
         self._closed = True
 
 
-def _answer_invalid(peer: DataChannelPeer, payload: str | bytes, error: ValidationError) -> None:
+def _answer_invalid(peer: DataChannelPeer, payload: Payload, error: ValidationError) -> None:
     try:
         obj = json.loads(payload)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse

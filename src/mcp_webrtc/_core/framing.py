@@ -37,6 +37,10 @@ FRAME_NEXT = 0x02
 FRAME_ABORT = 0x03
 FRAME_FIRST_DEFLATE = 0x04
 
+#: A complete message as the decoder hands it over: a text, or UTF-8 JSON bytes (a chunked
+#: message comes as the very buffer it was reassembled in, not a copy).
+Payload = str | bytes | bytearray
+
 _FIRST = struct.Struct("!BIQ")
 _NEXT = struct.Struct("!BI")
 FIRST_HEADER_SIZE = _FIRST.size  # 13
@@ -103,7 +107,7 @@ class Outgoing:
 
     def next_frame(self) -> str | bytes:
         first, self.started = not self.started, True
-        if self.chunk_size is None or isinstance(self.data, str):
+        if self.chunk_size is None:
             self.offset = self.size
             self.finished = True
             return self.data
@@ -113,23 +117,26 @@ class Outgoing:
             return first_frame(self.message_id, self.size, payload, deflate=self.compress)
         return next_frame(self.message_id, payload)
 
-    def _next_plain(self) -> memoryview:
+    def _piece(self, size: int) -> bytes | memoryview:
+        """The message's next ``size`` bytes (an ASCII text is encoded a piece at a time:
+        the whole message is never copied)."""
+        start, self.offset = self.offset, min(self.offset + size, self.size)
+        if isinstance(self.data, str):
+            return self.data[start : self.offset].encode("ascii")
+        return memoryview(self.data)[start : self.offset]
+
+    def _next_plain(self) -> bytes | memoryview:
         assert self.chunk_size is not None
-        assert isinstance(self.data, bytes)
-        view = memoryview(self.data)[self.offset : self.offset + self.chunk_size]
-        self.offset += len(view)
+        piece = self._piece(self.chunk_size)
         self.finished = self.offset >= self.size
-        return view
+        return piece
 
     def _next_compressed(self) -> bytes:
         assert self.chunk_size is not None
-        assert isinstance(self.data, bytes)
         if self._compressor is None:
             self._compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
-        view = memoryview(self.data)
         while len(self._pending) < self.chunk_size and self.offset < self.size:
-            piece = view[self.offset : self.offset + self.chunk_size]
-            self.offset += len(piece)
+            piece = self._piece(self.chunk_size)
             self._pending += self._compressor.compress(piece)
             if self.offset >= self.size:
                 self._pending += self._compressor.flush()
@@ -164,9 +171,14 @@ class FrameScheduler:
         self._whole.append(item)
         return item
 
-    def push_chunked(self, data: bytes, chunk_size: int, *, compress: bool = False) -> Outgoing:
+    def push_chunked(
+        self, data: str | bytes, chunk_size: int, *, compress: bool = False
+    ) -> Outgoing:
         """Queue a message that goes as chunk frames of at most ``chunk_size`` payload bytes,
-        raw-DEFLATE-compressed when ``compress`` is set."""
+        raw-DEFLATE-compressed when ``compress`` is set. ``data`` is UTF-8 bytes, or a text
+        that is pure ASCII (then its bytes are its characters)."""
+        if isinstance(data, str) and not data.isascii():
+            raise ValueError("a text to chunk must be ASCII; encode it first")
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
         self._next_id = (self._next_id + 1) & MAX_MESSAGE_ID
@@ -241,7 +253,7 @@ class FrameDecoder:
     def buffered_bytes(self) -> int:
         return sum(len(p.buffer) for p in self._partials.values())
 
-    def feed(self, data: str | bytes) -> str | bytes | None:
+    def feed(self, data: str | bytes) -> Payload | None:
         if isinstance(data, str):
             if len(data) > self.max_message_size // 4:  # cheap check first
                 size = len(data.encode("utf-8"))
@@ -282,7 +294,7 @@ class FrameDecoder:
         while len(self._discarding) > 1024:
             self._discarding.popitem(last=False)
 
-    def _first(self, data: bytes, *, deflated: bool) -> str | bytes | None:
+    def _first(self, data: bytes, *, deflated: bool) -> Payload | None:
         if len(data) < FIRST_HEADER_SIZE:
             raise FrameError("FIRST frame is shorter than its header")
         _, message_id, size = _FIRST.unpack_from(data)
@@ -311,7 +323,7 @@ class FrameDecoder:
         self._partials[message_id] = partial
         return self._append(message_id, partial, payload)
 
-    def _next(self, data: bytes) -> str | bytes | None:
+    def _next(self, data: bytes) -> Payload | None:
         if len(data) < NEXT_HEADER_SIZE:
             raise FrameError("NEXT frame is shorter than its header")
         _, message_id = _NEXT.unpack_from(data)
@@ -334,7 +346,7 @@ class FrameDecoder:
             raise FrameError(f"NEXT frame for unknown message {message_id}")
         return self._append(message_id, partial, payload)
 
-    def _append(self, message_id: int, partial: _Partial, payload: memoryview) -> bytes | None:
+    def _append(self, message_id: int, partial: _Partial, payload: memoryview) -> bytearray | None:
         inflater = partial.inflater
         if inflater is None:
             end = partial.received + len(payload)
@@ -358,7 +370,9 @@ class FrameDecoder:
         if not done:
             return None
         del self._partials[message_id]
-        return _without_bom(bytes(partial.buffer))
+        if partial.buffer.startswith(_BOM):
+            del partial.buffer[: len(_BOM)]
+        return partial.buffer
 
 
 _BOM = b"\xef\xbb\xbf"

@@ -1,0 +1,198 @@
+"""What each command does, once its arguments are parsed and its secrets resolved."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigurationError, MCPWebRTCError
+from ..transport import WebRTCClientTransport
+from .parser import webrtc_options
+
+
+def token_lines(path: str) -> list[str]:
+    """The tokens in a file: one per line, blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the token file {path}: {exc.strerror}") from None
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def one_token(value: str | None, path: str | None, flag: str, *env: str) -> str:
+    """A token from its flag, its file, or the first of ``env`` that is set."""
+    if path:
+        tokens = token_lines(path)
+        if not tokens:
+            raise ConfigurationError(f"the token file {path} holds no token")
+        return tokens[0]
+    value = value or next((os.environ[name] for name in env if os.environ.get(name)), None)
+    if not value:
+        raise ConfigurationError(f"{flag} or {flag}-file is required (or set {env[0]})")
+    return value
+
+
+def resolve_secrets(args: argparse.Namespace) -> list[str]:
+    """Fill in tokens from files and the environment; return every secret to redact."""
+    if args.name == "serve":
+        args.token = one_token(args.token, args.token_file, "--token", "MCP_WEBRTC_TOKEN")
+        args.client_token = one_token(
+            args.client_token,
+            args.client_token_file,
+            "--client-token",
+            "MCP_WEBRTC_CLIENT_TOKEN",
+        )
+        found = [args.token, args.client_token]
+    elif args.name == "connect":
+        args.token = one_token(
+            args.token,
+            args.token_file,
+            "--token",
+            "MCP_WEBRTC_CLIENT_TOKEN",
+            "MCP_WEBRTC_TOKEN",
+        )
+        found = [args.token]
+    elif args.name == "signal":
+        args.host_token = [
+            *(args.host_token or []),
+            *(token_lines(args.token_file) if args.token_file else []),
+        ]
+        found = [*args.host_token, args.turn_secret or "", args.turn_pass or ""]
+    else:
+        found = []
+    found.append(getattr(args, "turn_pass", None) or "")
+    return [secret for secret in found if secret]
+
+
+def load_app(spec: str) -> Any:
+    """Import ``module:attribute`` (like uvicorn's app spec)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigurationError(f"--app wants module:attribute, got {spec!r}")
+    sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _required(value: str | None, flag: str, env: str) -> str:
+    if not value:
+        raise ConfigurationError(f"{flag} is required (or set {env})")
+    return value
+
+
+async def cmd_signal(args: argparse.Namespace) -> int:
+    from ..rendezvous import RendezvousConfig, RendezvousServer
+
+    config = RendezvousConfig(
+        host=args.host,
+        port=args.port,
+        host_tokens=tuple(args.host_token),
+        max_message_size=args.max_message_size,
+        max_rooms=args.max_rooms,
+        max_sessions_per_room=args.max_sessions,
+        rate=args.rate,
+        burst=args.burst,
+        allowed_origins=tuple(args.allow_origin or ()),
+        public_url=args.public_url,
+        allow_loopback_origins=not args.no_loopback_origins,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        stun_urls=tuple(args.stun_url or ()),
+        turn_urls=tuple(args.turn_url or ()),
+        turn_secret=args.turn_secret,
+        turn_ttl=args.turn_ttl,
+        turn_username=args.turn_user,
+        turn_password=args.turn_pass,
+    )
+    async with RendezvousServer(config) as server:
+        print(f"rendezvous listening at {server.url}", file=sys.stderr, flush=True)
+        await server.serve_forever()
+    return 0
+
+
+def _child_env(args: argparse.Namespace) -> dict[str, str]:
+    from ..bridges import child_environment
+
+    pairs = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--env wants KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    return child_environment(pairs, args.pass_env)
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    from ..bridges import stdio_command_handler
+    from ..serve import serve
+
+    room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
+    if args.app and args.command:
+        raise ConfigurationError("give either --app or a command after --, not both")
+    if args.app:
+        target: Any = load_app(args.app)
+    elif args.command:
+        env = _child_env(args)
+        target = stdio_command_handler(args.command[0], args.command[1:], env=env)
+    else:
+        raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
+    await serve(
+        target,
+        args.url,
+        room=room,
+        token=args.token,
+        client_token=args.client_token,
+        options=webrtc_options(args),
+        max_sessions=args.max_sessions,
+    )
+    return 0
+
+
+async def cmd_connect(args: argparse.Namespace) -> int:
+    from .._stdio import take_stdio
+    from ..proxy import StdioProxy
+    from ..serve import connect
+
+    problem: MCPWebRTCError | None = args.problem
+    try:  # a mistake here is told to the MCP client too, as the answer to its initialize
+        room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
+        options = webrtc_options(args)
+    except MCPWebRTCError as exc:
+        problem = problem or exc
+
+    def open_transport() -> WebRTCClientTransport:
+        if problem is not None:
+            raise problem
+        return connect(args.url, room=room, token=args.token, options=options)
+
+    def status(text: str) -> None:
+        print(f"mcp-webrtc: {text}", file=sys.stderr, flush=True)
+
+    stdin, stdout = take_stdio()
+    proxy = StdioProxy(
+        open_transport,
+        stdin=stdin,
+        stdout=stdout,
+        status=status,
+        wait=args.wait,
+        eof_timeout=args.eof_timeout,
+        target=f"room {args.room!r} at {args.url}",
+    )
+    return await proxy.run()
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    await run_demo()
+    return 0
+
+
+COMMANDS = {"signal": cmd_signal, "serve": cmd_serve, "connect": cmd_connect, "demo": cmd_demo}
