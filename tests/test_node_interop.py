@@ -131,3 +131,13 @@ def test_javascript_sniffer_agrees_with_python_on_crafted_input(tmp_path: Path) 
     found = json.loads(done.stdout)
     for head, js in zip(heads, found, strict=True):
         assert js == sniff_request_id(head.encode()), head
+
+
+def test_the_javascript_module_has_the_package_version() -> None:
+    import re
+
+    import mcp_webrtc
+
+    module = (NODE_DIR.parent.parent / "src/mcp_webrtc/assets/mcp-webrtc.js").read_text()
+    assert re.findall(r'export const VERSION = "([^"]+)"', module) == [mcp_webrtc.__version__]
+    assert module.count(f'"{mcp_webrtc.__version__}"') == 1, "written once, used by name"

@@ -10,6 +10,7 @@ in every formatted line, tracebacks included.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,14 +33,16 @@ def websockets_logger(name: str) -> logging.LoggerAdapter:  # type: ignore[type-
 
 
 class RedactingFormatter(logging.Formatter):
-    """A formatter that replaces each of ``secrets`` with ``[redacted]``."""
+    """A formatter that replaces each of ``secrets`` with ``[redacted]`` wherever it stands
+    on its own (not inside a longer word: a one-letter test token must not blank every
+    such letter of every line)."""
 
     def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
         super().__init__(fmt)
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        found = sorted({s for s in secrets if s}, key=len, reverse=True)
+        alternatives = "|".join(re.escape(s) for s in found)
+        self._pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])") if found else None
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return text if self._pattern is None else self._pattern.sub(REDACTED, text)

@@ -307,9 +307,18 @@ class DataChannelPeer:
         return True
 
     async def _sender(self) -> None:
+        """Hands queued frames to the channel until the peer is gone. Shielded: when the
+        caller's scope is cancelled (a server stopping), what the MCP session still writes
+        on its way out (error answers to pending requests) is sent, and the close flushes
+        the queue; the loop ends when the close marks the peer gone."""
         assert self._channel is not None
         channel = self._channel
         high = self.options.send_high_watermark
+        with anyio.CancelScope(shield=True):
+            await self._send_until_gone(channel, high)
+        self._release_senders()
+
+    async def _send_until_gone(self, channel: RTCDataChannel, high: int) -> None:
         while not self.gone:
             if channel.bufferedAmount > high:  # wait *before* taking a frame: a frame
                 self._drained.clear()  # taken is sent at once, never held across an await
@@ -329,7 +338,6 @@ class DataChannelPeer:
                 done = self._done.get(item)
                 if done is not None:
                     done.set()
-        self._release_senders()
 
     def _release_senders(self) -> None:
         for done in list(self._done.values()):

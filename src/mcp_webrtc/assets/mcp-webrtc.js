@@ -7,6 +7,8 @@
 //   whole JSON text messages, chunk frames for large ones, both directions.
 // - McpClient / McpToolServer: a tiny JSON-RPC layer, for pages without the SDK.
 
+/** This module's version: the Python package's (a test keeps the two equal). */
+export const VERSION = "0.2.0";
 export const FRAMING_VERSION = 1;
 const FIRST = 0x01;
 const NEXT = 0x02;
@@ -751,7 +753,7 @@ export const PROTOCOL_VERSION = "2025-06-18";
 
 /** A minimal MCP client over any Transport (for pages without the TypeScript SDK). */
 export class McpClient {
-  constructor(transport, { name = "mcp-webrtc.js", version = "0.2.0", timeout = 60000 } = {}) {
+  constructor(transport, { name = "mcp-webrtc.js", version = VERSION, timeout = 60000 } = {}) {
     this.transport = transport;
     this.info = { name, version };
     this.timeout = timeout;
@@ -815,7 +817,7 @@ export class McpClient {
 /** A minimal MCP server exposing `tools` ({name: {description, inputSchema, handler}}),
  *  so a page can offer tools to a remote (e.g. Python) MCP client. */
 export class McpToolServer {
-  constructor(transport, { name = "browser", version = "0.2.0", tools = {} } = {}) {
+  constructor(transport, { name = "browser", version = VERSION, tools = {} } = {}) {
     Object.assign(this, { transport, name, version, tools });
   }
 
