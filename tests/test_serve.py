@@ -318,6 +318,10 @@ def test_help_lists_commands_and_examples() -> None:
     assert done.returncode == 0
     for word in ("signal", "serve", "connect", "demo", "MCP_WEBRTC_STUN", "examples"):
         assert word in done.stdout
+    assert "visible to other local users" in " ".join(done.stdout.split())
+    for command in ("serve", "connect"):
+        helped = subprocess.run(cli(command, "--help"), capture_output=True, text=True, timeout=60)
+        assert "--token-file" in helped.stdout
 
 
 async def test_rendezvous_over_tls_end_to_end(tmp_path: Path) -> None:

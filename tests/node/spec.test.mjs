@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   FrameDecoder, FrameError, OversizeMessage, abortFrame, addCapability, firstFrame,
-  nextFrame, parseCapabilities, sniffRequestId,
+  nextFrame, parseCapabilities, sniffRequestId, RendezvousHost,
 } from "../../src/mcp_webrtc/assets/mcp-webrtc.js";
 
 const spec = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
@@ -99,4 +99,23 @@ test("ids of discarded oversize messages are capped", () => {
     assert.throws(() => decoder.feed(firstFrame(id, 1000, new Uint8Array(10))), OversizeMessage);
   }
   assert.ok(decoder.discarding.size <= 1024);
+});
+
+test("a host session uses the fresh ICE servers of its peer-joined", () => {
+  const host = new RendezvousHost("ws://unused/", "lab", "h", "c");
+  host.iceServers = [{ urls: ["turn:t:3478"], username: "old", credential: "expired" }];
+  const sessions = [];
+  host.onsession = (session) => sessions.push(session);
+  const fresh = [{ urls: ["turn:t:3478"], username: "new", credential: "valid" }];
+  host._dispatch({ type: "peer-joined", session: "s1", iceServers: fresh });
+  host._dispatch({ type: "peer-joined", session: "s2" }); // an older rendezvous
+  assert.deepEqual(sessions[0].iceServers, fresh);
+  assert.deepEqual(sessions[1].iceServers, host.iceServers);
+  // a session the rendezvous ended (rate-limited) is closed, others are not
+  let closed = 0;
+  sessions[0].onclose = () => closed++;
+  host._dispatch({ type: "error", code: "unknown-session", session: "s1" });
+  assert.equal(closed, 0);
+  host._dispatch({ type: "error", code: "rate-limited", session: "s1" });
+  assert.equal(closed, 1);
 });
