@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from mcp.shared.message import SessionMessage
 from mcp.types import JSONRPCMessage
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
+
+from ._core import jsonrpc
 
 _adapter: TypeAdapter[Any] = TypeAdapter(JSONRPCMessage)
 
@@ -16,6 +20,42 @@ MessageKind = Literal["request", "notification", "response"]
 def parse_message(payload: str | bytes | bytearray) -> SessionMessage:
     """Parse one JSON-RPC message; raises ``pydantic.ValidationError``."""
     return SessionMessage(_adapter.validate_json(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Input that is not a JSON-RPC message: ``answer`` is the error to send back (``None``
+    for an invalid *response*: answering it could loop between two peers), ``why`` a line
+    for the log (docs/protocol.md, §5)."""
+
+    answer: str | None
+    why: str
+
+
+def read_message(payload: str | bytes | bytearray) -> SessionMessage | Rejected:
+    """One JSON-RPC message from ``payload``, or what to answer and log instead. Never
+    raises: a session outlives any input."""
+    try:
+        return parse_message(payload)
+    except ValidationError as exc:
+        error = exc
+    except Exception as exc:  # e.g. nested deeper than the parser goes
+        parse_error = jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error")
+        return Rejected(parse_error, f"cannot parse a message: {exc!r}")
+    try:
+        obj = json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
+        parse_error = jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error")
+        return Rejected(parse_error, f"invalid JSON: {payload[:200]!r}")
+    if isinstance(obj, dict) and "method" not in obj and "id" in obj:
+        return Rejected(None, f"an invalid JSON-RPC response: {error}")
+    answer = jsonrpc.error_response(
+        jsonrpc.request_id_of(obj),
+        jsonrpc.INVALID_REQUEST,
+        "Invalid Request",
+        repr(error.errors()[:3]),
+    )
+    return Rejected(answer, f"an invalid JSON-RPC message: {error}")
 
 
 def dump_message(message: SessionMessage) -> str:

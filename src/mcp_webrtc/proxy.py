@@ -24,7 +24,6 @@ the process never outlives its session waiting on either.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -34,9 +33,8 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
 
-from ._compat import classify, dump_message, parse_message
+from ._compat import Rejected, classify, dump_message, read_message
 from ._core import jsonrpc
 from ._core import rendezvous as proto
 from ._stdio import LineReader, LineWriter
@@ -105,26 +103,17 @@ class StdioProxy:
             while (line := await reader.readline()) is not None:
                 if not line.strip():
                     continue
-                try:
-                    message = parse_message(line)
-                except ValidationError as exc:
-                    await self._answer_invalid(line, exc)
+                message = read_message(line)
+                if isinstance(message, Rejected):
+                    logger.warning("the client sent %s", message.why)
+                    if message.answer is not None:
+                        await self._write(message.answer)
                     continue
                 kind, request_id = classify(message)
                 if kind == "request" and request_id is not None:
                     self._pending[request_id] = None
                     self._answered = anyio.Event()
                 await forward.send(message)
-
-    async def _answer_invalid(self, line: bytes, error: ValidationError) -> None:
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):
-            await self._write(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error"))
-            return
-        request_id = jsonrpc.request_id_of(obj)
-        detail = f"Invalid Request: {error.errors()[0]['msg']}" if error.errors() else ""
-        await self._write(jsonrpc.error_response(request_id, jsonrpc.INVALID_REQUEST, detail))
 
     async def _write(self, text: str) -> None:
         await self._writer.write(text.encode() + b"\n")

@@ -34,7 +34,6 @@ Shutdown
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -44,11 +43,9 @@ import anyio
 from anyio.abc import ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.shared.message import SessionMessage
-from pydantic import ValidationError
 
-from ._compat import classify, dump_message, parse_message
+from ._compat import Rejected, classify, dump_message, read_message
 from ._core import jsonrpc
-from ._core.framing import Payload
 from .exceptions import MessageTooLargeError
 from .options import WebRTCOptions
 from .peer import ConnectionInfo, DataChannelPeer, open_peer
@@ -90,26 +87,6 @@ class WebRTCWriteStream(ObjectSendStream[SessionMessage]):
         self._closed = True
 
 
-def _answer_invalid(peer: DataChannelPeer, payload: Payload, error: ValidationError) -> None:
-    try:
-        obj = json.loads(payload)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than we parse
-        logger.warning("peer sent invalid JSON: %.200r", payload[:200])
-        peer.send_soon(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error"))
-        return
-    request_id = jsonrpc.request_id_of(obj)
-    if isinstance(obj, dict) and "method" not in obj and "id" in obj:
-        # An invalid response: answering it could loop between two peers; log only.
-        logger.warning("peer sent an invalid JSON-RPC response: %s", error)
-        return
-    logger.warning("peer sent an invalid JSON-RPC message: %s", error)
-    peer.send_soon(
-        jsonrpc.error_response(
-            request_id, jsonrpc.INVALID_REQUEST, "Invalid Request", error.errors()[:3].__repr__()
-        )
-    )
-
-
 @asynccontextmanager
 async def mcp_streams(
     peer: DataChannelPeer,
@@ -122,14 +99,11 @@ async def mcp_streams(
     async def pump() -> None:
         async with read_send:
             async for payload in peer:
-                try:
-                    message = parse_message(payload)
-                except ValidationError as exc:
-                    _answer_invalid(peer, payload, exc)
-                    continue
-                except Exception as exc:  # the session must outlive any bad input
-                    logger.warning("cannot parse a message from the peer: %r", exc)
-                    peer.send_soon(jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error"))
+                message = read_message(payload)
+                if isinstance(message, Rejected):
+                    logger.warning("peer sent %s", message.why)
+                    if message.answer is not None:
+                        peer.send_soon(message.answer)
                     continue
                 try:
                     await read_send.send(message)
