@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 $(VENV1)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV1)
 	$(VENV1)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV1)/bin/pip install $(PIP_FLAGS) -e . 'mcp>=1.10,<2' pytest pytest-timeout
+	$(VENV1)/bin/pip install $(PIP_FLAGS) -e '.[fast]' 'mcp>=1.10,<2' pytest pytest-timeout
 	touch $@
 
 venv: $(VENV)/.installed

@@ -21,15 +21,12 @@ OPTIONS = WebRTCOptions(host_candidates=LOOPBACK_ONLY, compression=False)
 async def send(port: int, total: int, bare: bool) -> None:
     message = base64.b64encode(random.Random(0).randbytes(MiB))[:MiB].decode()
     async with open_peer(TcpSocketSignaling("127.0.0.1", port), OPTIONS, initiator=True) as peer:
-        if bare:  # aiortc's data channel alone: 64 KiB binary messages, same watermarks
-            channel = peer._channel
-            assert channel is not None
+        if bare:  # the engine's data channel alone: 64 KiB binary messages, no framing
             piece = ("{" + message[1 : 64 * 1024]).encode()  # '{': a whole message, no framing
             for _ in range(total // len(piece) + 1):
-                if channel.bufferedAmount > OPTIONS.send_high_watermark:
-                    peer._drained.clear()
-                    await peer._drained.wait()
-                channel.send(piece)
+                while peer.buffered_amount > OPTIONS.send_high_watermark:
+                    await anyio.sleep(0.0005)
+                peer.send_frame(piece)
         else:
             for _ in range(total // MiB):
                 await peer.send(message)

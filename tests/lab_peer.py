@@ -21,6 +21,7 @@ import anyio
 from mcp_webrtc import ConnectError, IceServer, MCPWebRTCError, WebRTCOptions
 from mcp_webrtc.serve import connect, serve
 
+from . import support
 from .lab import CLIENT_TOKEN, HOST_TOKEN
 from .support import make_server, mcp_client, payload, text_of
 
@@ -31,6 +32,7 @@ def build_options(spec: dict[str, Any]) -> WebRTCOptions:
         for s in spec.get("ice_servers", ())
     )
     return WebRTCOptions(
+        engine=support.ENGINE,  # type: ignore[arg-type]  # the test's, via MCP_WEBRTC_ENGINE
         ice_servers=servers,
         ice_transport_policy=spec.get("policy", "all"),
         connect_timeout=spec.get("connect_timeout", 15.0),

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import hashlib
 import importlib
+import os
 import random
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from mcp_webrtc import (
     WebRTCServerTransport,
     run_server,
 )
+from mcp_webrtc.engines import libwebrtc_available
 from mcp_webrtc.signaling import JSONObject
 
 MCP2 = hasattr(mcp, "Client")
@@ -33,9 +35,21 @@ MCPError: type[Exception] = (
 )
 
 
+# Tests ask for loopback candidates everywhere; libwebrtc allows them process-wide, and only
+# before the first connection, so for the whole test process (and its children) at once,
+# before wrtc is imported.
+os.environ["WRTC_ALLOW_LOOPBACK"] = "1"
+#: The engines installed here; the tests of WebRTC modules run once on each.
+ENGINES: list[str] = ["aiortc", *(["libwebrtc"] if libwebrtc_available() else [])]
+#: The engine of the running test (set by the ``engine`` fixture in conftest.py, and
+#: passed to the processes tests start through MCP_WEBRTC_ENGINE).
+ENGINE = os.environ.get("MCP_WEBRTC_ENGINE", ENGINES[0])
+
+
 def options(**overrides: Any) -> WebRTCOptions:
-    """Test defaults: loopback host candidates only, short timeouts."""
+    """Test defaults: the test's engine, loopback host candidates only, short timeouts."""
     base: dict[str, Any] = {
+        "engine": ENGINE,
         "host_candidates": LOOPBACK_ONLY,
         "connect_timeout": 10.0,
         "dead_peer_timeout": 3.0,
@@ -130,6 +144,102 @@ class TapSignaling:
         await self.inner.close()
 
 
+FAKE_SDP = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+class FakeEngine:
+    """An engine without a network, to watch the peer's own rules: its channel opens as the
+    answer arrives, it records the frames handed to it, and ``buffered`` is its buffer."""
+
+    name = "fake"
+    channel_rate = 10e6
+
+    def __init__(self, options: WebRTCOptions, servers: Any, events: Any, keep: Any) -> None:
+        self.events = events
+        self.frames: list[str | bytes] = []
+        self.buffered = 0
+        self.open = False
+
+    async def offer(self, label: str) -> str:
+        return FAKE_SDP
+
+    async def answer(self, offer: str) -> str:
+        return FAKE_SDP
+
+    async def accept(self, answer: str) -> None:
+        self.open = True
+        self.events.channel_open()
+
+    async def add_candidate(self, candidate: Any) -> None:
+        return None
+
+    def send(self, frame: str | bytes) -> None:
+        if not self.open:
+            raise ConnectionError("the data channel is closed")
+        self.frames.append(frame)
+
+    @property
+    def buffered_amount(self) -> int:
+        return self.buffered
+
+    @property
+    def label(self) -> str | None:
+        return "fake"
+
+    def snapshot(self) -> Any:
+        from mcp_webrtc._core.connection import ConnectSnapshot
+
+        return ConnectSnapshot(True, True, 1, 0, True, "connected", "connected")
+
+    async def last_heard(self) -> float | None:
+        return None
+
+    async def path(self) -> Any:
+        from mcp_webrtc.engines import PathInfo
+
+        return PathInfo(None, None, None)
+
+    def hold_receiving(self, wait: Any) -> bool:
+        return False
+
+    def drain(self) -> None:
+        self.buffered = 0
+        self.events.drained()
+
+    def close_channel(self) -> None:
+        self.open = False
+        self.events.channel_closed()
+
+    async def close(self) -> None:
+        self.open = False
+
+
+@asynccontextmanager
+async def fake_peer(**overrides: Any) -> AsyncIterator[tuple[Any, FakeEngine]]:
+    """A connected initiating peer over a :class:`FakeEngine`; the other side of the
+    signaling answers as a peer that reassembles chunks."""
+    from mcp_webrtc._core.sdp import add_capability
+    from mcp_webrtc.peer import DataChannelPeer
+
+    a, b = MemorySignaling.create_pair()
+    made: list[FakeEngine] = []
+
+    def factory(*args: Any) -> FakeEngine:
+        made.append(FakeEngine(*args))
+        return made[-1]
+
+    async def answerer() -> None:
+        await b.receive()  # the offer
+        await b.send({"type": "answer", "sdp": add_capability(FAKE_SDP, 10**9, deflate=False)})
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(answerer)
+        peer = DataChannelPeer(a, options(**overrides), initiator=True, engine=factory)
+        async with peer:
+            yield peer, made[0]
+        tg.cancel_scope.cancel()
+
+
 Rewrite = Callable[[JSONObject], list[Any]]
 
 
@@ -172,7 +282,12 @@ def split_candidates(signal: JSONObject) -> list[Any]:
         for c in candidates
     ]
     end = {"type": "candidate", "candidate": {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}}
-    return [*trickled, {"type": signal["type"], "sdp": "\r\n".join(kept)}, end]
+    ended = "a=end-of-candidates" in signal["sdp"]  # else the engine trickles on, then ends
+    return [
+        *trickled,
+        {"type": signal["type"], "sdp": "\r\n".join(kept)},
+        *([end] if ended else []),
+    ]
 
 
 @asynccontextmanager
@@ -232,10 +347,11 @@ async def wait_registered(server: Any, rooms: int = 1) -> None:
 
 
 def serve_args(url: str, host_token: str, client_token: str, *extra: str) -> list[str]:
-    """Arguments of `mcp-webrtc serve` registering room "lab" on loopback candidates."""
+    """Arguments of `mcp-webrtc serve` registering room "lab" on loopback candidates, on
+    the test's engine."""
     return [
         "serve", url, "--room", "lab", "--token", host_token, "--client-token", client_token,
-        "--host-candidates", "loopback", *extra,
+        "--host-candidates", "loopback", "--engine", ENGINE, *extra,
     ]  # fmt: skip
 
 

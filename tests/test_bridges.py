@@ -152,6 +152,8 @@ def connect_args(url: str, *extra: str, token: str = CLIENT_TOKEN) -> list[str]:
         "loopback",
         "--dead-peer-timeout",
         str(DEAD),
+        "--engine",
+        support.ENGINE,
         *extra,
     ]
 

@@ -76,7 +76,7 @@ async def test_malformed_frames_get_parse_errors_and_session_continues() -> None
             b'{"jsonrpc": "2.0", "id": 3, "method": "ping"',  # truncated JSON in binary
         ]
         for frame in cases:
-            assert peer._send_frame(frame)
+            assert peer.send_frame(frame)
             answer = await next_json(peer)
             assert answer["error"]["code"] == -32700, (frame, answer)
             assert answer["id"] is None
@@ -88,12 +88,12 @@ async def test_hostile_input_is_answered_and_the_session_lives() -> None:
     async with raw_client(max_message_size=64 * 1024) as peer:
         # an oversize FIRST_DEFLATE whose data is not DEFLATE: zlib.error escaped the
         # receive callback and aiortc closed the DTLS transport
-        assert peer._send_frame(framing.first_frame(7, 10**6, b"\xff\xff\xff\xff", deflate=True))
+        assert peer.send_frame(framing.first_frame(7, 10**6, b"\xff\xff\xff\xff", deflate=True))
         answer = await next_json(peer)
         assert answer["error"]["code"] == -32050
         await assert_alive(peer)
         # JSON nested deeper than the parsers go: RecursionError escaped the MCP pump
-        assert peer._send_frame("[" * 5000 + "]" * 5000)
+        assert peer.send_frame("[" * 5000 + "]" * 5000)
         answer = await next_json(peer)
         assert answer["error"]["code"] == -32700
         await assert_alive(peer)
@@ -102,7 +102,7 @@ async def test_hostile_input_is_answered_and_the_session_lives() -> None:
 async def test_binary_json_with_a_byte_order_mark_is_accepted() -> None:
     """docs/protocol.md §5 allows a leading BOM; pydantic refused it (-32600)."""
     async with raw_client() as peer:
-        assert peer._send_frame(b"\xef\xbb\xbf" + PING.encode())
+        assert peer.send_frame(b"\xef\xbb\xbf" + PING.encode())
         answer = await next_json(peer)
         assert answer["id"] == "alive"
         assert answer["result"] == {}
@@ -119,7 +119,7 @@ async def test_invalid_request_is_answered_with_its_id() -> None:
 
 async def test_binary_frame_with_whole_json_is_accepted() -> None:
     async with raw_client() as peer:
-        assert peer._send_frame(PING.encode())
+        assert peer.send_frame(PING.encode())
         answer = await next_json(peer)
         assert answer["id"] == "alive"
 
@@ -143,14 +143,14 @@ async def test_incoming_oversize_is_discarded_with_an_error_answer() -> None:
                 if frame_index == 0
                 else framing.next_frame(5, chunk)
             )
-            assert peer._send_frame(frame)
+            assert peer.send_frame(frame)
         answer = await next_json(peer)
         assert answer["id"] == 9
         assert answer["error"]["code"] == -32050
         assert answer["error"]["data"] == {"size": len(request), "limit": limit}
         await assert_alive(peer)
         # whole-text oversize too
-        assert peer._send_frame(request.decode())
+        assert peer.send_frame(request.decode())
         answer = await next_json(peer)
         assert (answer["id"], answer["error"]["code"]) == (9, -32050)
         await assert_alive(peer)
@@ -170,13 +170,13 @@ async def test_abort_frees_a_partial_message() -> None:
 
         tg.start_soon(receiver)
         async with open_peer(b, options(), initiator=False) as sender:
-            assert sender._send_frame(framing.first_frame(1, 100_000, b"x" * 1000))
-            assert sender._send_frame(framing.next_frame(1, b"y" * 1000))
+            assert sender.send_frame(framing.first_frame(1, 100_000, b"x" * 1000))
+            assert sender.send_frame(framing.next_frame(1, b"y" * 1000))
             await wait_until(
-                lambda: bool(receiver_ready) and receiver_ready[0]._decoder.buffered_bytes == 2000
+                lambda: bool(receiver_ready) and receiver_ready[0].partial_bytes == 2000
             )
-            assert sender._send_frame(framing.abort_frame(1))
-            await wait_until(lambda: receiver_ready[0]._decoder.buffered_bytes == 0)
+            assert sender.send_frame(framing.abort_frame(1))
+            await wait_until(lambda: receiver_ready[0].partial_bytes == 0)
 
 
 async def test_sending_above_own_limit_raises_and_session_continues() -> None:
@@ -284,7 +284,7 @@ async def test_a_flood_of_bad_frames_gets_bounded_answers(caplog: Any) -> None:
     async with raw_client() as peer:
         sent = 1000
         for _ in range(sent):
-            assert peer._send_frame(b"\x7fgarbage")
+            assert peer.send_frame(b"\x7fgarbage")
         await peer.send(PING)
         answers = 0
         while (answer := await next_json(peer))["id"] != "alive":  # the session lives

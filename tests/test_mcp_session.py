@@ -92,10 +92,12 @@ async def test_small_calls_overtake_a_large_transfer() -> None:
             order.append("big")
 
         async with anyio.create_task_group() as calls:
-            start = transport.peer.bytes_received
+            start = transport.connection_info().bytes_received
             calls.start_soon(big)
             # Start the small calls once the large result is streaming in.
-            await wait_until(lambda: transport.peer.bytes_received > start + 1024 * 1024)
+            await wait_until(
+                lambda: transport.connection_info().bytes_received > start + 1024 * 1024
+            )
             for i in range(3):
                 result = await client.call_tool("greet", {"name": str(i)})
                 assert text_of(result) == f"Hello, {i}!"

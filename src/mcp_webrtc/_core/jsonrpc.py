@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -38,6 +38,52 @@ _scanstring: Any = getattr(json.decoder, "scanstring")  # noqa: B009 - untyped i
 _MISSING = object()
 
 
+def _leading_members(text: str) -> tuple[dict[str, object], bool]:
+    """The top-level members of a JSON object text read one by one, up to the first nested
+    object or array (or the end of ``text``); and whether the whole object was read."""
+    members: dict[str, object] = {}
+    end = len(text)
+    pos = _SPACE.match(text).end()  # type: ignore[union-attr]
+    if not text.startswith("{", pos):
+        return members, False
+    pos += 1
+    while True:
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if text.startswith("}", pos):
+            return members, True
+        if not text.startswith('"', pos):
+            return members, False  # not an object member
+        try:
+            key, pos = _scanstring(text, pos + 1)
+        except ValueError:
+            return members, False  # truncated
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if not text.startswith(":", pos):
+            return members, False
+        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        if pos >= end or text[pos] in "{[":
+            return members, False  # nested: stop here, as documented
+        try:
+            value, pos = _decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            return members, False
+        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= end or text[pos] not in ",}":
+            return members, False  # cut short ("1" of "1.5"), or not JSON: value unknown
+        members[key] = value
+        if text[pos] == "}":
+            return members, True
+        pos += 1
+
+
+def _usable_id(value: object) -> RequestId | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_SAFE_INTEGER:
+        return value
+    return None
+
+
 def sniff_request_id(head: bytes) -> RequestId | None:
     """Best effort: the top-level ``id`` of a request from the first bytes of its JSON.
 
@@ -47,46 +93,41 @@ def sniff_request_id(head: bytes) -> RequestId | None:
     string, is never taken. Returns ``None`` unless a top-level ``method`` was seen and a
     complete top-level ``id`` that is a string or an integer within ±(2**53 - 1).
     """
-    text = head.decode("utf-8", errors="replace")
-    end = len(text)
-    pos = _SPACE.match(text).end()  # type: ignore[union-attr]
-    if not text.startswith("{", pos):
+    members, _ = _leading_members(head.decode("utf-8", errors="replace"))
+    if not isinstance(members.get("method"), str):
         return None
-    pos += 1
-    is_request = False
-    found: object = _MISSING
-    while True:
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        if not text.startswith('"', pos):
-            break  # "}" (the end), or not an object member
+    return _usable_id(members.get("id"))
+
+
+Kind = Literal["request", "notification", "response"]
+#: How much of a message :func:`envelope` reads at most (the rest is passed on unread).
+ENVELOPE_HEAD = 4096
+
+
+def envelope(message: str | bytes | bytearray) -> tuple[Kind, RequestId | None] | None:
+    """What a bridge must know of a JSON-RPC message it passes on unparsed: its kind and
+    id, from its first members (``None``: not a JSON object). ``id`` and ``method`` are
+    usually first; a response whose ``id`` follows its ``result`` is parsed whole. A request
+    whose ``id`` follows its ``params`` is taken for a notification."""
+    head = message[:ENVELOPE_HEAD]
+    text = head if isinstance(head, str) else bytes(head).decode("utf-8", errors="replace")
+    members, whole = _leading_members(text)
+    if not members and not whole:
         try:
-            key, pos = _scanstring(text, pos + 1)
-        except ValueError:
-            break  # truncated
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        if not text.startswith(":", pos):
-            break
-        pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-        if pos >= end or text[pos] in "{[":
-            break  # nested: stop here, as documented
-        try:
-            value, pos = _decoder.raw_decode(text, pos)
+            obj = json.loads(message)
         except (ValueError, RecursionError):
-            break
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        if pos >= end or text[pos] not in ",}":
-            break  # cut short ("1" of "1.5"), or not JSON: the value is not known
-        if key == "method":
-            is_request = isinstance(value, str)
-        elif key == "id":
-            found = value
-        if text[pos] == "}":
-            break
-        pos += 1
-    if not is_request:
-        return None
-    if isinstance(found, str):
-        return found
-    if isinstance(found, int) and not isinstance(found, bool) and abs(found) <= MAX_SAFE_INTEGER:
-        return found
-    return None
+            return None
+        if not isinstance(obj, dict):
+            return None
+        members = obj
+    if "method" in members:
+        request_id = _usable_id(members.get("id"))
+        return ("request" if "id" in members else "notification"), request_id
+    if "id" not in members and not whole:  # e.g. {"result": {...}, "id": 3}
+        try:
+            obj = json.loads(message)
+        except (ValueError, RecursionError):
+            return None
+        if isinstance(obj, dict):
+            members = obj
+    return "response", _usable_id(members.get("id"))

@@ -11,6 +11,7 @@ only whole messages of at most its SCTP ``a=max-message-size``. See docs/protoco
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CAPABILITY_ATTRIBUTE = "x-mcp-webrtc"
@@ -129,6 +130,31 @@ def add_capability(sdp: str, max_message_size: int, *, deflate: bool = True) -> 
             lines.insert(index + 1, line)
             return eol.join(lines)
     raise ValueError("SDP has no t= line")
+
+
+def host_address(candidate: str) -> str | None:
+    """The address of a host candidate (``candidate:...`` or ``a=candidate:...``), or
+    ``None`` for other candidate types and for what cannot be read."""
+    fields = candidate.strip().removeprefix("a=").removeprefix("candidate:").split()
+    if len(fields) < 8 or fields[6] != "typ" or fields[7] != "host":
+        return None
+    return fields[4]
+
+
+def keep_candidates(sdp: str, keep: Callable[[str], bool]) -> str:
+    """``sdp`` without the host candidates whose address ``keep`` refuses."""
+    eol = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(eol)
+    kept = [line for line in lines if candidate_allowed(line, keep)]
+    return sdp if len(kept) == len(lines) else eol.join(kept)
+
+
+def candidate_allowed(line: str, keep: Callable[[str], bool]) -> bool:
+    """Whether a candidate (or any other SDP line) may be signaled under ``keep``."""
+    if "candidate:" not in line:
+        return True
+    address = host_address(line)
+    return address is None or keep(address)
 
 
 def count_candidates(sdp: str) -> int:

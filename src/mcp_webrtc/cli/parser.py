@@ -28,7 +28,7 @@ and TURN passwords in files (--token-file, --client-token-file) or environment v
 They are never logged, at any level, and never passed to a server that serve runs.
 
 environment variables (used when the flag is absent):
-  MCP_WEBRTC_ROOM, MCP_WEBRTC_TOKEN, MCP_WEBRTC_CLIENT_TOKEN
+  MCP_WEBRTC_ROOM, MCP_WEBRTC_TOKEN, MCP_WEBRTC_CLIENT_TOKEN, MCP_WEBRTC_ENGINE
   MCP_WEBRTC_STUN, MCP_WEBRTC_TURN (comma-separated URLs), MCP_WEBRTC_TURN_USER,
   MCP_WEBRTC_TURN_PASS, MCP_WEBRTC_RELAY_ONLY=1, MCP_WEBRTC_HOST_CANDIDATES
 """
@@ -44,7 +44,14 @@ def _env_list(name: str) -> list[str]:
 
 
 def _add_ice_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection (ICE, NAT traversal, timeouts)")
+    group = parser.add_argument_group("connection (engine, ICE, NAT traversal, timeouts)")
+    group.add_argument(
+        "--engine",
+        choices=("auto", "aiortc", "libwebrtc"),
+        default=os.environ.get("MCP_WEBRTC_ENGINE", default(WebRTCOptions, "engine")),
+        help="WebRTC engine: libwebrtc (Chrome's, from mcp-webrtc[fast]), aiortc, or auto: "
+        "libwebrtc when installed [MCP_WEBRTC_ENGINE]",
+    )
     group.add_argument(
         "--stun", action="append", metavar="URL", help="STUN server [MCP_WEBRTC_STUN]"
     )
@@ -108,6 +115,7 @@ def webrtc_options(args: argparse.Namespace) -> WebRTCOptions:
         else:
             hosts = tuple(h.strip() for h in args.host_candidates.split(",") if h.strip())
     return WebRTCOptions(
+        engine=args.engine,
         ice_servers=tuple(servers),
         ice_transport_policy="relay" if args.relay_only else "all",
         host_candidates=hosts,

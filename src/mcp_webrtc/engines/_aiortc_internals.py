@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
 import aioice.stun
 
-from .exceptions import ConfigurationError
+from ..exceptions import ConfigurationError
+from .base import Endpoint
 
 _host_filter: contextvars.ContextVar[Callable[[str], bool] | None] = contextvars.ContextVar(
     "mcp_webrtc_host_filter", default=None
@@ -69,44 +68,14 @@ def _remove_host_filter() -> None:
         _original_get_host_addresses = None
 
 
-def _address_predicate(entries: tuple[str, ...]) -> Callable[[str], bool]:
-    import ifaddr
-
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:  # an interface name
-            found = False
-            for adapter in ifaddr.get_adapters():
-                if entry in (adapter.name, adapter.nice_name):
-                    found = True
-                    for ip in adapter.ips:
-                        host = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
-                        networks.append(ipaddress.ip_network(host))
-            if not found:
-                raise ConfigurationError(
-                    f"host_candidates: no network interface {entry!r}"
-                ) from None
-
-    def keep(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
-            return False
-        return any(ip.version == n.version and ip in n for n in networks)
-
-    return keep
-
-
 @contextlib.contextmanager
-def host_candidate_filter(entries: tuple[str, ...] | None) -> Iterator[None]:
-    """Within this block (and tasks it starts), gather only host candidates in ``entries``."""
-    if entries is None:
+def host_candidate_filter(keep: Callable[[str], bool] | None) -> Iterator[None]:
+    """Within this block (and tasks it starts), gather only host candidates on addresses
+    ``keep`` accepts."""
+    if keep is None:
         yield
         return
     global _filters_active
-    keep = _address_predicate(entries)
     _install_host_filter()
     _filters_active += 1
     token = _host_filter.set(keep)
@@ -127,14 +96,6 @@ def _connection(pc: Any) -> Any | None:
         return sctp.transport.transport._connection
     except AttributeError:
         raise _internals_changed("connection info (RTCIceTransport._connection)") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    type: str
-    address: str
-    port: int
-    protocol: str
 
 
 def selected_pair(pc: Any) -> tuple[Endpoint, Endpoint] | None:
