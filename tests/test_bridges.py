@@ -95,10 +95,12 @@ class Raw:
         assert self.process.stdin is not None
         await self.process.stdin.aclose()
 
-    async def recv(self, within: float = 20) -> dict[str, Any]:
+    async def recv_line(self, within: float = 20) -> str:
         with anyio.fail_after(within):
-            line = await self._out.receive_until(b"\n", 1 << 24)
-        answer: dict[str, Any] = json.loads(line)
+            return (await self._out.receive_until(b"\n", 1 << 24)).decode()
+
+    async def recv(self, within: float = 20) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(await self.recv_line(within))
         return answer
 
     async def stdout_closed(self, within: float = 20) -> bool:
@@ -531,3 +533,22 @@ async def test_the_typescript_sdk_client_learns_that_the_server_went_away() -> N
                 assert await node.wait() == 0
     assert "went away" in outcome["error"]
     assert "no answer from the peer" in outcome["error"]
+
+
+async def test_bridges_pass_messages_through_byte_for_byte(tmp_path: Path) -> None:
+    """connect and serve forward JSON-RPC as it is: no parsing, no re-serializing."""
+    log = tmp_path / "lines"
+    sent = (
+        '{ "params" :{"text": "caf\\u00e9 \\ud83d\\ude00", "n": 1.50},'
+        ' "method":"raw/echo",   "jsonrpc":"2.0", "id":"a-1" }'
+    )
+    child = ["--", sys.executable, "-m", "tests.raw_stdio_server", str(log)]
+    async with rendezvous() as server, serve_process(server.url, *child):
+        await wait_registered(server)
+        async with process(*connect_args(server.url)) as client:
+            assert client.process.stdin is not None
+            await client.process.stdin.send(sent.encode() + b"\n")
+            line = await client.recv_line()
+    expected = '{"result":  {"line":  ' + json.dumps(sent) + '},  "jsonrpc":  "2.0",  "id":  "a-1"}'
+    assert line == expected  # the server's own formatting, untouched
+    assert log.read_text() == sent + "\n"  # and the client's, at the server

@@ -1,5 +1,4 @@
-"""Joining MCP streams: the plumbing of ``serve`` (a stdio MCP server per peer) and of
-``connect`` (see :mod:`mcp_webrtc.proxy`).
+"""Joining MCP streams, and what a stdio MCP server started for a peer may see.
 
 A stdio server started for a peer gets the MCP SDK's default environment (``PATH``,
 ``HOME``, ``USER``... on POSIX) plus only what the operator names: ``env`` values and
@@ -12,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any
 
 import anyio
 from mcp.shared.message import SessionMessage
@@ -22,6 +20,7 @@ from mcp.shared.message import SessionMessage
 from ._compat import classify, parse_message
 from ._core import jsonrpc
 from .exceptions import ConfigurationError, MessageTooLargeError
+from .stdio_server import StdioServer
 
 logger = logging.getLogger("mcp_webrtc.bridges")
 
@@ -103,23 +102,12 @@ def stdio_command_handler(
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    errlog: TextIO = sys.stderr,
-) -> SessionHandler:
-    """A session handler that runs ``command`` as a stdio MCP server for each peer.
-
+) -> StdioServer:
+    """A ``serve`` target that runs ``command`` as a stdio MCP server for each peer, its
+    JSON-RPC lines passed through unparsed (see :class:`~mcp_webrtc.stdio_server.StdioServer`).
     The process gets the SDK's default environment plus ``env`` (see
-    :func:`child_environment`); its stderr goes to ``errlog``; the SDK's stdio client ends
-    the process (tree) when the peer leaves.
-    """
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    params = StdioServerParameters(command=command, args=list(args), env=dict(env or {}), cwd=cwd)
-
-    async def handle(read: Any, write: Any) -> None:
-        async with stdio_client(params, errlog=errlog) as child:
-            await bridge((read, write), child)
-
-    return handle
+    :func:`child_environment`); its stderr is serve's."""
+    return StdioServer(command, args, env=env, cwd=cwd)
 
 
 __all__ = ["bridge", "child_environment", "pump", "stdio_command_handler", "too_large_answer"]

@@ -18,8 +18,10 @@ Every way it ends tells the client, in time, and ends the process:
 * **Cancelled** (SIGTERM or SIGINT through the command line): pending requests get an
   error, the session says bye within ``close_timeout``.
 
-stdin and stdout are read and written by daemon threads (:mod:`mcp_webrtc._stdio`), so
-the process never outlives its session waiting on either.
+Messages pass through unparsed both ways: only their kind and id are read from their first
+bytes, to answer in the server's place. stdin and stdout are read and written by daemon
+threads (:mod:`mcp_webrtc._stdio`), so the process never outlives its session waiting on
+either.
 """
 
 from __future__ import annotations
@@ -31,16 +33,23 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
-from mcp.shared.message import SessionMessage
 
-from ._compat import Rejected, classify, dump_message, read_message
 from ._core import jsonrpc
 from ._core import rendezvous as proto
 from ._stdio import LineReader, LineWriter
 from .bridges import too_large_answer
-from .exceptions import MCPWebRTCError, MessageTooLargeError, RendezvousRefused, SignalingError
-from .transport import WebRTCClientTransport
+from .exceptions import (
+    MCPWebRTCError,
+    MessageTooLargeError,
+    PeerGoneError,
+    RendezvousRefused,
+    SignalingError,
+)
+from .peer import DataChannelPeer
+from .stdio_server import as_line
+
+#: What connect needs of a client's message: the message, its kind and id.
+Envelope = tuple[jsonrpc.Kind, jsonrpc.RequestId | None]
 
 logger = logging.getLogger("mcp_webrtc.proxy")
 
@@ -55,14 +64,14 @@ EOF_TIMEOUT = 30.0
 class StdioProxy:
     """Runs one ``connect`` session between ``stdin``/``stdout`` and a remote server.
 
-    ``open_transport`` makes a new (unentered) client transport for each attempt;
+    ``open_peer`` makes a new (unentered) client peer for each attempt;
     ``stdin`` and ``stdout`` are file descriptors (see :func:`mcp_webrtc._stdio.take_stdio`),
     ``stdout`` is closed at the end; ``status`` prints a one-line status (to stderr).
     """
 
     def __init__(
         self,
-        open_transport: Callable[[], WebRTCClientTransport],
+        open_peer: Callable[[], DataChannelPeer],
         *,
         stdin: int,
         stdout: int,
@@ -71,7 +80,7 @@ class StdioProxy:
         eof_timeout: float = EOF_TIMEOUT,
         target: str = "the MCP server",
     ) -> None:
-        self._open = open_transport
+        self._open = open_peer
         self._stdin, self._stdout = stdin, stdout
         self._status = status
         self._wait = wait
@@ -84,7 +93,7 @@ class StdioProxy:
     async def run(self) -> int:
         """Serve until one of the ends in the module docstring; returns the exit status."""
         self._writer = LineWriter(self._stdout)
-        forward, self._from_client = anyio.create_memory_object_stream[SessionMessage](16)
+        forward, self._from_client = anyio.create_memory_object_stream[tuple[str, Envelope]](16)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._read_client, LineReader(self._stdin), forward)
             try:
@@ -99,24 +108,28 @@ class StdioProxy:
     # ---------------------------------------------------------------- the client side
 
     async def _read_client(self, reader: LineReader, forward: Any) -> None:
+        """Lines from the client, passed on as they are; only their kind and id are read
+        (to answer in the server's place when it cannot)."""
         async with forward:
             while (line := await reader.readline()) is not None:
-                if not line.strip():
+                text = line.decode("utf-8", errors="replace").strip()
+                if not text:
                     continue
-                message = read_message(line)
-                if isinstance(message, Rejected):
-                    logger.warning("the client sent %s", message.why)
-                    if message.answer is not None:
-                        await self._write(message.answer)
+                found = jsonrpc.envelope(text)
+                if found is None:  # not even a JSON object: nothing to forward
+                    logger.warning("the client sent something that is not JSON: %.200r", text)
+                    await self._write(
+                        jsonrpc.error_response(None, jsonrpc.PARSE_ERROR, "Parse error")
+                    )
                     continue
-                kind, request_id = classify(message)
+                kind, request_id = found
                 if kind == "request" and request_id is not None:
                     self._pending[request_id] = None
                     self._answered = anyio.Event()
-                await forward.send(message)
+                await forward.send((text, found))
 
-    async def _write(self, text: str) -> None:
-        await self._writer.write(text.encode() + b"\n")
+    async def _write(self, message: str | bytes | bytearray) -> None:
+        await self._writer.write(as_line(message))
 
     def _settled(self, request_id: jsonrpc.RequestId | None) -> None:
         if request_id is not None:
@@ -139,10 +152,10 @@ class StdioProxy:
     async def _serve(self) -> int:
         async with AsyncExitStack() as stack:
             try:
-                transport, (read, write) = await self._connect(stack)
+                peer = await self._connect(stack)
             except MCPWebRTCError as exc:
                 return await self._refuse(str(exc))
-            gone = await self._bridge(transport, read, write)
+            gone = await self._bridge(peer)
             if gone is None:  # stdin closed and the answers were delivered (or timed out)
                 await self._finish(f"no answer within {self._eof_timeout:g} s after stdin closed")
                 return 0
@@ -151,14 +164,14 @@ class StdioProxy:
             return 1
         raise AssertionError("unreachable")  # pragma: no cover - the block returns
 
-    async def _connect(self, stack: AsyncExitStack) -> tuple[WebRTCClientTransport, Any]:
-        """Enter a transport; with ``wait``, retry while the room is not there yet."""
+    async def _connect(self, stack: AsyncExitStack) -> DataChannelPeer:
+        """Enter a peer; with ``wait``, retry while the room is not there yet."""
         deadline = time.monotonic() + self._wait
         delay = 0.5
         while True:
-            transport = self._open()
+            peer = self._open()
             try:
-                return transport, await stack.enter_async_context(transport)
+                return await stack.enter_async_context(peer)
             except SignalingError as exc:
                 left = deadline - time.monotonic()
                 room_missing = not isinstance(exc, RendezvousRefused) or (
@@ -181,38 +194,34 @@ class StdioProxy:
         await self._writer.aclose(grace=5.0)
         return 1
 
-    async def _bridge(
-        self, transport: WebRTCClientTransport, read: MemoryObjectReceiveStream[Any], write: Any
-    ) -> str | None:
-        """Relay both ways. Returns why the server went away, or ``None`` when stdin ended
-        first (after waiting, at most ``eof_timeout``, for the answers still due)."""
+    async def _bridge(self, peer: DataChannelPeer) -> str | None:
+        """Relay both ways, passing messages through. Returns why the server went away, or
+        ``None`` when stdin ended first (after waiting, at most ``eof_timeout``, for the
+        answers still due)."""
         gone: list[str] = []
         async with anyio.create_task_group() as tg:
 
             async def to_server() -> None:
-                async for message in self._from_client:
+                async for text, (kind, request_id) in self._from_client:
                     try:
-                        await write.send(message)
+                        await peer.send(text)
                     except MessageTooLargeError as exc:
-                        kind, request_id = classify(message)
                         if kind == "request":
                             await self._write(too_large_answer(request_id, exc))
                             self._settled(request_id)
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    except PeerGoneError:
                         return  # the server went away: to_client reports it
                 with anyio.move_on_after(self._eof_timeout):
                     await self._answered.wait()
                 tg.cancel_scope.cancel()
 
             async def to_client() -> None:
-                async for item in read:
-                    if not isinstance(item, SessionMessage):
-                        continue
-                    kind, request_id = classify(item)
-                    await self._write(dump_message(item))
-                    if kind == "response":
-                        self._settled(request_id)
-                gone.append(transport.peer.gone_reason or "the connection closed")
+                async for payload in peer:
+                    found = jsonrpc.envelope(payload, request_ids=False)
+                    await self._write(payload)
+                    if found is not None and found[0] == "response":
+                        self._settled(found[1])
+                gone.append(peer.gone_reason or "the connection closed")
                 tg.cancel_scope.cancel()
 
             tg.start_soon(to_server)

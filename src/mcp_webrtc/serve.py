@@ -3,11 +3,11 @@
 ``serve(target, url, room=..., token=..., client_token=...)`` registers ``room`` at the
 rendezvous and gives every client that joins its own WebRTC peer connection and its own
 MCP session, concurrently, up to ``max_sessions``. ``target`` is an MCP server object
-(``MCPServer``, ``FastMCP``, low-level ``Server``) or a session handler: an async callable
-taking ``(read_stream, write_stream)``, such as
-:func:`~mcp_webrtc.bridges.stdio_command_handler` which runs one stdio MCP server process
-per peer. If the rendezvous connection drops, established sessions go on and ``serve``
-registers again (with backoff).
+(``MCPServer``, ``FastMCP``, low-level ``Server``), a
+:class:`~mcp_webrtc.stdio_server.StdioServer` (one stdio MCP server process per peer, its
+JSON-RPC passed through), or a session handler: an async callable taking ``(read_stream,
+write_stream)`` of SDK messages. If the rendezvous connection drops, established sessions
+go on and ``serve`` registers again (with backoff).
 
 Cancelling ``serve`` (``mcp-webrtc serve`` on SIGTERM or SIGINT) first ends every session,
 each saying bye to its peer through the rendezvous, and only then leaves the rendezvous;
@@ -28,7 +28,9 @@ from ._compat import find_lowlevel_server
 from .bridges import SessionHandler, bridge, stdio_command_handler
 from .exceptions import ConnectError, MCPWebRTCError, RendezvousRefused, SignalingError
 from .options import WebRTCOptions
+from .peer import ConnectionInfo, DataChannelPeer
 from .server import run_server
+from .stdio_server import StdioServer
 from .transport import WebRTCClientTransport, WebRTCServerTransport
 from .websocket_signaling import HostSession, RendezvousHost, WebSocketSignaling
 
@@ -52,16 +54,15 @@ async def _one_session(target: object, session: HostSession, options: WebRTCOpti
     try:
         if find_lowlevel_server(target) is not None:
             await run_server(target, transport)
+        elif isinstance(target, StdioServer):  # JSON-RPC passed through, never parsed
+            initiator = True if options.initiator is None else options.initiator
+            async with DataChannelPeer(session, options, initiator=initiator) as peer:
+                _log_connected(session, peer.info())
+                await target.serve_peer(peer)
         else:
             handler: SessionHandler = target  # type: ignore[assignment]
             async with transport as (read, write):
-                info = transport.connection_info()
-                logger.info(
-                    "session %s connected (%s <-> %s)",
-                    session.session,
-                    info.local_candidate_type,
-                    info.remote_candidate_type,
-                )
+                _log_connected(session, transport.connection_info())
                 await handler(read, write)
     except ConnectError as exc:
         logger.warning("session %s did not connect: %s", session.session, exc)
@@ -71,6 +72,16 @@ async def _one_session(target: object, session: HostSession, options: WebRTCOpti
         logger.exception("session %s failed", session.session)
     finally:
         logger.info("session %s closed", session.session)
+
+
+def _log_connected(session: HostSession, info: ConnectionInfo) -> None:
+    logger.info(
+        "session %s connected over %s (%s <-> %s)",
+        session.session,
+        info.engine,
+        info.local_candidate_type,
+        info.remote_candidate_type,
+    )
 
 
 class _Sessions:

@@ -104,15 +104,20 @@ Kind = Literal["request", "notification", "response"]
 ENVELOPE_HEAD = 4096
 
 
-def envelope(message: str | bytes | bytearray) -> tuple[Kind, RequestId | None] | None:
+def envelope(
+    message: str | bytes | bytearray, *, request_ids: bool = True
+) -> tuple[Kind, RequestId | None] | None:
     """What a bridge must know of a JSON-RPC message it passes on unparsed: its kind and
-    id, from its first members (``None``: not a JSON object). ``id`` and ``method`` are
-    usually first; a response whose ``id`` follows its ``result`` is parsed whole. A request
-    whose ``id`` follows its ``params`` is taken for a notification."""
+    id (``None``: not a JSON object). Read from its first members when ``id`` comes before
+    any nested value (the Python SDK writes ``jsonrpc``, ``id``, ``method``); else the
+    message is parsed whole (the TypeScript SDK writes a request's ``id`` last). With
+    ``request_ids`` off, a message with a ``method`` is never parsed whole for its id (a
+    caller that only settles responses need not know it)."""
     head = message[:ENVELOPE_HEAD]
     text = head if isinstance(head, str) else bytes(head).decode("utf-8", errors="replace")
     members, whole = _leading_members(text)
-    if not members and not whole:
+    unknown_id = "id" not in members and not whole
+    if (not members and not whole) or (unknown_id and ("method" not in members or request_ids)):
         try:
             obj = json.loads(message)
         except (ValueError, RecursionError):
@@ -120,14 +125,7 @@ def envelope(message: str | bytes | bytearray) -> tuple[Kind, RequestId | None] 
         if not isinstance(obj, dict):
             return None
         members = obj
+    request_id = _usable_id(members.get("id"))
     if "method" in members:
-        request_id = _usable_id(members.get("id"))
         return ("request" if "id" in members else "notification"), request_id
-    if "id" not in members and not whole:  # e.g. {"result": {...}, "id": 3}
-        try:
-            obj = json.loads(message)
-        except (ValueError, RecursionError):
-            return None
-        if isinstance(obj, dict):
-            members = obj
-    return "response", _usable_id(members.get("id"))
+    return "response", request_id

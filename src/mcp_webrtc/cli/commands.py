@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigurationError, MCPWebRTCError
-from ..transport import WebRTCClientTransport
 from .parser import webrtc_options
 
 
@@ -130,8 +129,8 @@ def _child_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
-    from ..bridges import stdio_command_handler
     from ..serve import serve
+    from ..stdio_server import StdioServer
 
     room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
     if args.app and args.command:
@@ -140,7 +139,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         target: Any = load_app(args.app)
     elif args.command:
         env = _child_env(args)
-        target = stdio_command_handler(args.command[0], args.command[1:], env=env)
+        target = StdioServer(args.command[0], args.command[1:], env=env)
     else:
         raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
     await serve(
@@ -157,8 +156,9 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
 async def cmd_connect(args: argparse.Namespace) -> int:
     from .._stdio import take_stdio
+    from ..peer import DataChannelPeer
     from ..proxy import StdioProxy
-    from ..serve import connect
+    from ..websocket_signaling import WebSocketSignaling
 
     problem: MCPWebRTCError | None = args.problem
     try:  # a mistake here is told to the MCP client too, as the answer to its initialize
@@ -167,17 +167,18 @@ async def cmd_connect(args: argparse.Namespace) -> int:
     except MCPWebRTCError as exc:
         problem = problem or exc
 
-    def open_transport() -> WebRTCClientTransport:
+    def open_peer() -> DataChannelPeer:
         if problem is not None:
             raise problem
-        return connect(args.url, room=room, token=args.token, options=options)
+        signaling = WebSocketSignaling(args.url, room, args.token)
+        return DataChannelPeer(signaling, options, initiator=bool(options.initiator))
 
     def status(text: str) -> None:
         print(f"mcp-webrtc: {text}", file=sys.stderr, flush=True)
 
     stdin, stdout = take_stdio()
     proxy = StdioProxy(
-        open_transport,
+        open_peer,
         stdin=stdin,
         stdout=stdout,
         status=status,
