@@ -16,8 +16,8 @@ from .exceptions import (
     RendezvousRefused,
     SignalingError,
 )
+from .info import ConnectionInfo
 from .options import LOOPBACK_ONLY, IceServer, WebRTCOptions
-from .peer import ConnectionInfo
 from .server import run_server
 from .signaling import AiortcSignaling, MemorySignaling, Signaling, as_signaling
 from .transport import (

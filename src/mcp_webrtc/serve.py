@@ -27,8 +27,9 @@ from anyio.abc import TaskGroup, TaskStatus
 from ._compat import find_lowlevel_server
 from .bridges import SessionHandler, bridge, stdio_command_handler
 from .exceptions import ConnectError, MCPWebRTCError, RendezvousRefused, SignalingError
+from .info import ConnectionInfo
 from .options import WebRTCOptions
-from .peer import ConnectionInfo, DataChannelPeer
+from .peer import DataChannelPeer
 from .server import run_server
 from .stdio_server import StdioServer
 from .transport import WebRTCClientTransport, WebRTCServerTransport

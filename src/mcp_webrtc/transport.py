@@ -47,8 +47,9 @@ from mcp.shared.message import SessionMessage
 from ._compat import Rejected, classify, dump_message, read_message
 from ._core import jsonrpc
 from .exceptions import MessageTooLargeError
+from .info import ConnectionInfo
 from .options import WebRTCOptions
-from .peer import ConnectionInfo, DataChannelPeer, open_peer
+from .peer import DataChannelPeer, open_peer
 from .signaling import Signaling, as_signaling
 
 logger = logging.getLogger("mcp_webrtc.transport")
