@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_server.py stdio
        python benchmarks/bench_server.py http PORT
-       python benchmarks/bench_server.py webrtc PORT [--uvloop]
+       python benchmarks/bench_server.py webrtc PORT ENGINE [--uvloop]
            (sessions one after another, each signaled over aiortc's TcpSocketSignaling)
 """
 
@@ -67,7 +67,7 @@ def main() -> None:
     elif mode == "webrtc":
         from aiortc.contrib.signaling import TcpSocketSignaling
 
-        options = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
+        options = WebRTCOptions(host_candidates=LOOPBACK_ONLY, engine=sys.argv[3])  # type: ignore[arg-type]
         port = int(sys.argv[2])
 
         async def serve_forever() -> None:

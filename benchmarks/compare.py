@@ -1,13 +1,15 @@
-"""Compare MCP over WebRTC with stdio, Streamable HTTP and in-memory, in one run.
+"""Compare MCP over WebRTC (each engine) with stdio, Streamable HTTP and in-memory, in one run.
 
 The server runs in its own process for stdio, HTTP and WebRTC (in-memory is in-process by
 definition). Run inside the isolated namespace: ``make bench``, or
 ``scripts/netns-run .venv/bin/python benchmarks/compare.py [--quick] [--uvloop]``.
 
 Prints, per transport: connect + initialize time; echo-tool median and p99 latency over
-300 calls of 100 bytes; time for one 1 MiB and one 10 MiB result, as JSON text and as a
-base64 blob; then the ratios WebRTC/stdio and WebRTC/HTTP, and the raw data-channel
-throughput between two processes.
+300 calls of 100 bytes; time for a 1 MiB and a 10 MiB result (median of three calls), as
+JSON text and as a base64 blob; the ratios of each WebRTC engine to stdio and to HTTP; the
+raw data-channel throughput between two processes per engine; and the bridged path (an MCP
+client through ``mcp-webrtc connect`` -> WebRTC -> ``mcp-webrtc serve`` -> a stdio server)
+against the same client on the stdio server directly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_webrtc import LOOPBACK_ONLY, WebRTCClientTransport, WebRTCOptions
+from mcp_webrtc import LOOPBACK_ONLY, SignalingError, WebRTCClientTransport, WebRTCOptions
+from mcp_webrtc.engines import ENGINES, libwebrtc_available
 
 HERE = Path(__file__).resolve().parent
 SERVER = str(HERE / "bench_server.py")
@@ -87,19 +90,30 @@ async def http_target(uvloop: bool) -> AsyncIterator[Factory]:
 
 
 @asynccontextmanager
-async def webrtc_target(uvloop: bool) -> AsyncIterator[Factory]:
+async def webrtc_target(uvloop: bool, engine: str) -> AsyncIterator[Factory]:
     from aiortc.contrib.signaling import TcpSocketSignaling
 
     port = free_port()
-    async with process("webrtc", str(port), *(["--uvloop"] if uvloop else [])):
-        options = WebRTCOptions(host_candidates=LOOPBACK_ONLY)
+    async with process("webrtc", str(port), engine, *(["--uvloop"] if uvloop else [])):
+        options = WebRTCOptions(host_candidates=LOOPBACK_ONLY, engine=engine)  # type: ignore[arg-type]
 
         @asynccontextmanager
         async def connect() -> AsyncIterator[Any]:
-            await wait_listening(port)  # the next session's offer is ready
-            signaling = TcpSocketSignaling("127.0.0.1", port)
-            async with Client(WebRTCClientTransport(signaling, options)) as client:
-                yield client
+            for attempt in range(5):
+                await wait_listening(port)  # the next session's offer is ready
+                signaling = TcpSocketSignaling("127.0.0.1", port)
+                try:
+                    client = await Client(WebRTCClientTransport(signaling, options)).__aenter__()
+                except SignalingError:  # reached the previous session's socket as it closed
+                    if attempt == 4:
+                        raise
+                    await anyio.sleep(0.1)
+                    continue
+                try:
+                    yield client
+                finally:
+                    await client.__aexit__(None, None, None)
+                return
 
         yield connect
 
@@ -120,10 +134,15 @@ async def memory_target(uvloop: bool) -> AsyncIterator[Factory]:
     yield lambda: Client(server)
 
 
-TARGETS = {
+def engine_target(engine: str) -> Callable[[bool], AbstractAsyncContextManager[Factory]]:
+    return lambda uvloop: webrtc_target(uvloop, engine)
+
+
+INSTALLED = [e for e in ENGINES if e == "aiortc" or libwebrtc_available()]
+TARGETS: dict[str, Callable[[bool], AbstractAsyncContextManager[Factory]]] = {
     "stdio": stdio_target,
     "http": http_target,
-    "webrtc": webrtc_target,
+    **{engine: engine_target(engine) for engine in INSTALLED},
     "memory": memory_target,
 }
 
@@ -152,29 +171,31 @@ async def measure(
         out["echo p99 ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
         for size in sizes:
             label = f"{size // MiB} MiB"
-            started = time.perf_counter()
-            result = await client.call_tool("text_blob", {"size": size})
-            out[f"{label} text ms"] = (time.perf_counter() - started) * 1000
-            assert len(result.content[0].text) == size
-            started = time.perf_counter()
-            result = await client.call_tool("binary_blob", {"size": size})
-            out[f"{label} base64 ms"] = (time.perf_counter() - started) * 1000
-            assert result.content[0].type == "image"
+            for kind, tool in (("text", "text_blob"), ("base64", "binary_blob")):
+                times = []
+                for _ in range(3):  # the median of three: one call is at the mercy of the GC
+                    started = time.perf_counter()
+                    result = await client.call_tool(tool, {"size": size})
+                    times.append(time.perf_counter() - started)
+                out[f"{label} {kind} ms"] = statistics.median(times) * 1000
+                if kind == "text":
+                    assert len(result.content[0].text) == size
+                else:
+                    assert result.content[0].type == "image"
     return out
 
 
-async def raw_throughput(total: int, uvloop: bool, bare: bool) -> float:
+async def raw_throughput(total: int, uvloop: bool, bare: bool, engine: str) -> float:
     """MB/s of 1 MiB messages between two processes (``bare``: 64 KiB whole messages, no
-    chunking, the aiortc ceiling)."""
+    chunking: the engine's own ceiling)."""
     from raw_peer import receive
 
     port = free_port()
     flags = (["--uvloop"] if uvloop else []) + (["--bare"] if bare else [])
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "raw_peer.py"), "send", str(port), str(total), *flags]
-    )
+    script = str(HERE / "raw_peer.py")
+    proc = subprocess.Popen([sys.executable, script, "send", str(port), str(total), engine, *flags])
     try:
-        return await receive(port, total)
+        return await receive(port, total, engine)
     finally:
         proc.wait(timeout=60)
 
@@ -191,47 +212,68 @@ def main() -> None:
     sizes = [MiB] if args.quick else [MiB, 10 * MiB]
     sys.path.insert(0, str(HERE))
 
-    async def run() -> tuple[dict[str, dict[str, float]], tuple[float, float]]:
+    async def run() -> tuple[dict[str, dict[str, float]], Raw, dict[str, dict[str, float]]]:
         results: dict[str, dict[str, float]] = {}
         for name in args.only:
             async with TARGETS[name](args.uvloop) as factory:
                 results[name] = await measure(factory, calls, sizes, connects=3)
             print(f"  measured {name}", file=sys.stderr, flush=True)
         total = 16 * MiB if args.quick else 64 * MiB
-        mbps = await raw_throughput(total, args.uvloop, bare=False)
-        bare = await raw_throughput(total, args.uvloop, bare=True)
-        return results, (mbps, bare)
+        raw: Raw = {}
+        for engine in INSTALLED:
+            framed = await raw_throughput(total, args.uvloop, bare=False, engine=engine)
+            bare = await raw_throughput(total, args.uvloop, bare=True, engine=engine)
+            raw[engine] = (framed, bare)
+        from bridged import measure_bridged
+
+        bridged = await measure_bridged(INSTALLED, calls, args.uvloop)
+        return results, raw, bridged
 
     backend_options = {"use_uvloop": True} if args.uvloop else {}
-    results, mbps = anyio.run(run, backend_options=backend_options)
-    report(results, mbps, args)
+    results, raw, bridged = anyio.run(run, backend_options=backend_options)
+    report(results, raw, bridged, args)
 
 
-def report(
-    results: dict[str, dict[str, float]], raw: tuple[float, float], args: argparse.Namespace
-) -> None:
+Raw = dict[str, tuple[float, float]]
+
+
+def table(results: dict[str, dict[str, float]], ratios: Sequence[tuple[str, str]]) -> None:
     names = list(results)
     metrics = list(next(iter(results.values())))
     width = max(len(m) for m in metrics) + 2
-    loop = "uvloop" if args.uvloop else "asyncio"
-    print(f"\nMCP transports, server in its own process (memory: in-process); event loop: {loop}")
-    header = "metric".ljust(width) + "".join(n.rjust(10) for n in names)
-    ratio_cols = [
-        (a, b)
-        for a, b in (("webrtc", "stdio"), ("webrtc", "http"))
-        if a in results and b in results
-    ]
-    header += "".join(f"{a}/{b}".rjust(14) for a, b in ratio_cols)
+    header = "metric".ljust(width) + "".join(n.rjust(11) for n in names)
+    header += "".join(f"{a}/{b}".rjust(17) for a, b in ratios)
     print(header)
     print("-" * len(header))
     for metric in metrics:
-        row = metric.ljust(width) + "".join(f"{results[n][metric]:10.2f}" for n in names)
-        row += "".join(f"{results[a][metric] / results[b][metric]:13.2f}x" for a, b in ratio_cols)
+        row = metric.ljust(width) + "".join(f"{results[n][metric]:11.2f}" for n in names)
+        row += "".join(f"{results[a][metric] / results[b][metric]:16.2f}x" for a, b in ratios)
         print(row)
-    mbps, bare = raw
+
+
+def report(
+    results: dict[str, dict[str, float]],
+    raw: Raw,
+    bridged: dict[str, dict[str, float]],
+    args: argparse.Namespace,
+) -> None:
+    loop = "uvloop" if args.uvloop else "asyncio"
+    print(f"\nMCP transports, server in its own process (memory: in-process); event loop: {loop}")
+    ratios = [
+        (engine, base) for engine in INSTALLED for base in ("stdio", "http")
+        if engine in results and base in results
+    ]  # fmt: skip
+    table(results, ratios)
     print(f"\nraw data channel between two processes ({loop}, incompressible, no MCP):")
-    print(f"  mcp-webrtc framing, 1 MiB messages in 64 KiB chunks: {mbps:6.1f} MB/s")
-    print(f"  aiortc alone, 64 KiB messages:                        {bare:6.1f} MB/s")
+    for engine, (framed, bare) in raw.items():
+        print(f"  {engine:<10} mcp-webrtc framing, 1 MiB messages: {framed:6.1f} MB/s;"
+              f"  the engine alone, 64 KiB messages: {bare:6.1f} MB/s")  # fmt: skip
+    if len(raw) == 2:
+        ratio = raw["libwebrtc"][0] / raw["aiortc"][0]
+        print(f"  libwebrtc / aiortc (framed): {ratio:.1f}x")
+    print("\nbridged: an MCP client through connect -> WebRTC -> serve -> a stdio server,")
+    print("against the same client on the stdio server directly (ms)")
+    table(bridged, [(e, "direct") for e in INSTALLED if e in bridged])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ Run inside the isolated namespace: ``make bench-load``, or
    process), then each calls the echo tool 5 times a second for ``--seconds``; prints the
    latency p50/p99 and the host's resident memory per peer. All clients share this one
    process, so on a small machine their own CPU shows up in the latency too.
+
+Both steps run once per installed engine (host and clients on the same engine).
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ import anyio
 from mcp import ClientSession
 
 from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions
+from mcp_webrtc.engines import libwebrtc_available
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 from mcp_webrtc.serve import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_TOKEN, CLIENT_TOKEN = "bench-host", "bench-client"
-OPTIONS = WebRTCOptions(host_candidates=LOOPBACK_ONLY, connect_timeout=60)
+
+
+def options(engine: str) -> WebRTCOptions:
+    return WebRTCOptions(host_candidates=LOOPBACK_ONLY, connect_timeout=60, engine=engine)  # type: ignore[arg-type]
 
 
 def rss_bytes(pid: int) -> int:
@@ -52,12 +58,12 @@ async def wait_registered(server: RendezvousServer) -> None:
             await anyio.sleep(0.05)
 
 
-async def connect_times(url: str, count: int) -> list[float]:
+async def connect_times(url: str, count: int, engine: str) -> list[float]:
     times = []
     for _ in range(count):
         started = time.perf_counter()
         async with (
-            connect(url, room="bench", token=CLIENT_TOKEN, options=OPTIONS) as (r, w),
+            connect(url, room="bench", token=CLIENT_TOKEN, options=options(engine)) as (r, w),
             ClientSession(r, w) as session,
         ):
             await session.initialize()
@@ -66,7 +72,9 @@ async def connect_times(url: str, count: int) -> list[float]:
     return times
 
 
-async def load(url: str, host_pid: int, peers: int, seconds: float, rate: float) -> dict[str, Any]:
+async def load(
+    url: str, host_pid: int, peers: int, seconds: float, rate: float, engine: str
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     ready = 0
@@ -77,7 +85,7 @@ async def load(url: str, host_pid: int, peers: int, seconds: float, rate: float)
     async def peer(index: int) -> None:
         nonlocal ready, errors
         async with (
-            connect(url, room="bench", token=CLIENT_TOKEN, options=OPTIONS) as (r, w),
+            connect(url, room="bench", token=CLIENT_TOKEN, options=options(engine)) as (r, w),
             ClientSession(r, w) as session,
         ):
             await session.initialize()
@@ -119,28 +127,15 @@ async def load(url: str, host_pid: int, peers: int, seconds: float, rate: float)
     }
 
 
-async def main(args: argparse.Namespace) -> None:
+async def one_engine(args: argparse.Namespace, engine: str) -> None:
     config = RendezvousConfig(port=0, host_tokens=(HOST_TOKEN,), rate=1000, burst=1000)
     async with RendezvousServer(config) as server:
         host = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "mcp_webrtc",
-                "serve",
-                server.url,
-                "--room",
-                "bench",
-                "--token",
-                HOST_TOKEN,
-                "--client-token",
-                CLIENT_TOKEN,
-                "--host-candidates",
-                "loopback",
-                "--max-sessions",
-                "1000",
-                "--app",
-                "bench_server:server",
+                *(sys.executable, "-m", "mcp_webrtc", "serve", server.url, "--room", "bench"),
+                *("--token", HOST_TOKEN, "--client-token", CLIENT_TOKEN, "--engine", engine),
+                *("--host-candidates", "loopback", "--max-sessions", "1000"),
+                *("--app", "bench_server:server"),
             ],
             cwd=ROOT / "benchmarks",
             env={**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")},
@@ -148,14 +143,16 @@ async def main(args: argparse.Namespace) -> None:
         )
         try:
             await wait_registered(server)
-            times = await connect_times(server.url, 20)
+            times = await connect_times(server.url, 20, engine)
+            print(f"\n== engine {engine}")
             print("connect + initialize + list_tools through the rendezvous (20 runs):")
             print(
                 f"  median {statistics.median(times) * 1000:.1f} ms, "
                 f"p90 {percentile(times, 0.9) * 1000:.1f} ms\n"
             )
             rows = [
-                await load(server.url, host.pid, n, args.seconds, args.rate) for n in args.peers
+                await load(server.url, host.pid, n, args.seconds, args.rate, engine)
+                for n in args.peers
             ]
         finally:
             host.terminate()
@@ -171,11 +168,18 @@ async def main(args: argparse.Namespace) -> None:
         )
 
 
+async def main(args: argparse.Namespace) -> None:
+    for engine in args.engines:
+        await one_engine(args, engine)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peers", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=5.0, help="calls per second per peer")
+    installed = ["aiortc", *(["libwebrtc"] if libwebrtc_available() else [])]
+    parser.add_argument("--engines", nargs="+", default=installed, choices=installed)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aioice").setLevel(logging.WARNING)
     anyio.run(main, parser.parse_args())
