@@ -6,8 +6,12 @@ Run inside the isolated namespace: ``make bench-load``, or
 1. connect + initialize + list_tools through the rendezvous, 20 times: median and p90.
 2. For each peer count N: N clients join one ``mcp-webrtc serve --app`` host (its own
    process), then each calls the echo tool 5 times a second for ``--seconds``; prints the
-   latency p50/p99 and the host's resident memory per peer. All clients share this one
-   process, so on a small machine their own CPU shows up in the latency too.
+   latency p50/p99, the host's resident memory per peer, and the CPU the host and the
+   clients used. All clients share this one process, so on a small machine their own CPU
+   shows up in the latency too; like the ``mcp-webrtc`` command, this process freezes
+   its startup heap and collects young objects less often, so that its full collections
+   stay short and rare. The first second of calls (each session's first call also lists
+   the tools, to learn their output schemas) is a warm-up, not measured.
 
 Both steps run once per installed engine (host and clients on the same engine).
 """
@@ -15,6 +19,7 @@ Both steps run once per installed engine (host and clients on the same engine).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import statistics
@@ -34,6 +39,7 @@ from mcp_webrtc.serve import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_TOKEN, CLIENT_TOKEN = "bench-host", "bench-client"
+WARM_UP = 1.0  # seconds of calls before the measured window
 
 
 def options(engine: str) -> WebRTCOptions:
@@ -45,6 +51,12 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,13 +89,13 @@ async def load(
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
-    ready = 0
-    all_ready = anyio.Event()
-    stop = anyio.Event()
+    ready = finished = 0
+    all_ready, all_finished = anyio.Event(), anyio.Event()
+    measuring, stop = anyio.Event(), anyio.Event()
     base_rss = rss_bytes(host_pid)
 
     async def peer(index: int) -> None:
-        nonlocal ready, errors
+        nonlocal ready, finished, errors
         async with (
             connect(url, room="bench", token=CLIENT_TOKEN, options=options(engine)) as (r, w),
             ClientSession(r, w) as session,
@@ -98,13 +110,20 @@ async def load(
             while not stop.is_set():
                 await anyio.sleep(max(0.0, next_at - time.perf_counter()))
                 next_at += period
-                started = time.perf_counter()
+                started, measured = time.perf_counter(), measuring.is_set()
                 try:
                     await session.call_tool("echo", {"text": "x" * 100})
                 except Exception:
                     errors += 1
                     continue
-                latencies.append(time.perf_counter() - started)
+                if measured:
+                    latencies.append(time.perf_counter() - started)
+            # Nobody closes before every last call is answered: closing peers cost their
+            # process CPU, which would land on the calls still in flight.
+            finished += 1
+            if finished == peers:
+                all_finished.set()
+            await all_finished.wait()
 
     async with anyio.create_task_group() as tg:
         for index in range(peers):
@@ -113,8 +132,12 @@ async def load(
                 await anyio.sleep(0.2)  # stagger the joins a little
         with anyio.fail_after(300):
             await all_ready.wait()
+        await anyio.sleep(WARM_UP)
+        measuring.set()
         loaded_rss = rss_bytes(host_pid)
+        host_cpu, own_cpu = cpu_seconds(host_pid), cpu_seconds(os.getpid())
         await anyio.sleep(seconds)
+        host_cpu, own_cpu = cpu_seconds(host_pid) - host_cpu, cpu_seconds(os.getpid()) - own_cpu
         stop.set()
     return {
         "peers": peers,
@@ -124,6 +147,8 @@ async def load(
         "p99 ms": percentile(latencies, 0.99) * 1000,
         "host RSS MiB": loaded_rss / 2**20,
         "RSS/peer MiB": (loaded_rss - base_rss) / peers / 2**20,
+        "host CPU %": host_cpu / seconds * 100,
+        "clients CPU %": own_cpu / seconds * 100,
     }
 
 
@@ -182,4 +207,7 @@ if __name__ == "__main__":
     parser.add_argument("--engines", nargs="+", default=installed, choices=installed)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, *gc.get_threshold()[1:])
     anyio.run(main, parser.parse_args())

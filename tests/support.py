@@ -191,8 +191,8 @@ class FakeEngine:
 
         return ConnectSnapshot(True, True, 1, 0, True, "connected", "connected")
 
-    async def last_heard(self) -> float | None:
-        return None
+    async def probe(self) -> Any:
+        return None, await self.path()
 
     async def path(self) -> Any:
         from mcp_webrtc.engines import PathInfo

@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from mcp_webrtc import (
     WebRTCOptions,
     WebRTCServerTransport,
 )
+from mcp_webrtc.engines import PathInfo
 from mcp_webrtc.engines.aiortc import configuration as _ice_configuration
+from mcp_webrtc.liveness import Liveness
 from mcp_webrtc.peer import open_peer
 
 from .support import fake_peer, memory_pair, options, payload, wait_until
@@ -105,6 +108,33 @@ async def test_connection_info_reports_pair_rtt_and_counts(engine: str) -> None:
         rtt = transport.connection_info().rtt
         assert rtt is not None
         assert rtt >= 0
+
+
+@pytest.mark.anyio
+async def test_a_busy_peer_is_not_probed_a_quiet_one_is() -> None:
+    """Regression: each busy peer was probed every five intervals; a libwebrtc probe is a
+    stats report, whose Python cost grows with the process's connections, and at 200 peers
+    they took a fifth of a host's CPU. A busy peer's data proves it alive: its engine is
+    asked only to refresh the path (every 30 s); a quiet one's is asked at once."""
+
+    class CountingEngine:
+        probes = 0
+
+        async def probe(self) -> tuple[float, PathInfo]:
+            self.probes += 1
+            return time.monotonic(), PathInfo(None, None, None)
+
+    liveness = Liveness(timeout=1.0)  # ticks every 0.1 s; quiet after 0.2 s
+    engine = CountingEngine()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(liveness.watch, engine, lambda: False)
+        for _ in range(40):  # 2 s of traffic, 20 messages a second
+            liveness.heard()
+            await anyio.sleep(0.05)
+        busy = engine.probes
+        await wait_until(lambda: engine.probes > busy)  # then quiet: the engine is asked
+        tg.cancel_scope.cancel()
+    assert busy <= 1  # (one only if this process stalled for 0.2 s)
 
 
 @pytest.mark.anyio

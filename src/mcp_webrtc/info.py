@@ -19,7 +19,8 @@ class ConnectionInfo:
     remote_address: tuple[str, int] | None
     #: Transport of the selected pair as seen by ICE (``udp`` or ``tcp``).
     protocol: str | None
-    #: Round trip on the selected pair (latest ICE check), in seconds.
+    #: Round trip on the selected pair (latest ICE check), in seconds; read from the
+    #: engine when the peer goes quiet, and at least every 30 s.
     rtt: float | None
     bytes_sent: int
     bytes_received: int

@@ -8,7 +8,10 @@ gracefully: ``serve`` and ``connect`` say bye to their peers and exit within
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
+import importlib
 import logging
 import signal
 import sys
@@ -18,8 +21,9 @@ from typing import Any
 
 import anyio
 
+from .. import engines
 from .._logs import RedactingFormatter
-from ..exceptions import MCPWebRTCError
+from ..exceptions import ConfigurationError, MCPWebRTCError
 from .commands import COMMANDS, resolve_secrets
 from .parser import build_parser
 
@@ -84,6 +88,33 @@ def _configure_logging(name: str, verbose: int, secrets: list[str]) -> None:
         logging.getLogger("aioice").setLevel(logging.WARNING)
 
 
+#: Allocations between young collections (CPython's default: 700); see below.
+_GC_YOUNG_THRESHOLD = 20_000
+
+
+def _tune_garbage_collection(engine: str | None) -> None:
+    """Keep full garbage collections rare and short in a busy host.
+
+    Each full collection walked every object of startup (the MCP SDK, pydantic, the
+    engine: ~110 000), ~50 ms on an idle 2-core machine and ~120 ms on a loaded one; and
+    at 200 peers x 5 calls/s a host ran one every few seconds, because every young
+    collection (each 700 allocations) promoted the objects of the calls in flight. Every
+    session waited each one out: they made the p99 latency. ``gc.freeze()`` after the
+    imports takes startup's objects out of the walk (as the Python documentation
+    recommends); fewer young collections (each costs only what survives) promote far
+    fewer. Like the allocator setting above, only for the command's own process.
+    """
+    if engine is not None:
+        with contextlib.suppress(ConfigurationError):
+            if engines.resolve(engine) == "libwebrtc":
+                importlib.import_module("mcp_webrtc.engines.libwebrtc")
+            else:
+                importlib.import_module("mcp_webrtc.engines.aiortc")
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command: list[str] = []
@@ -105,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.problem, secrets = exc, []  # connect tells its MCP client why, then exits
     _configure_logging(args.name, args.verbose, secrets)
     _return_large_buffers_to_the_system()
+    _tune_garbage_collection(getattr(args, "engine", None))
     backend_options: dict[str, Any] = {}
     try:
         import uvloop  # noqa: F401

@@ -179,12 +179,12 @@ class AiortcEngine:
             turn_urls=self._turn_urls,
         )
 
-    async def last_heard(self) -> float | None:
+    async def probe(self) -> tuple[float | None, PathInfo]:
         rtt = await internals.consent_check(self._pc)
-        if rtt is None:
-            return None
-        self._rtt = rtt
-        return time.monotonic()
+        heard = None
+        if rtt is not None:
+            self._rtt, heard = rtt, time.monotonic()
+        return heard, await self.path()
 
     async def path(self) -> PathInfo:
         pair = internals.selected_pair(self._pc)

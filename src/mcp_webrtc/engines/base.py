@@ -92,9 +92,10 @@ class Engine(Protocol):
     def snapshot(self) -> ConnectSnapshot:
         """Where the connection attempt stands (the remote candidate count is the peer's)."""
 
-    async def last_heard(self) -> float | None:
-        """When the peer was last heard at the ICE level, as a ``time.monotonic()`` value:
-        an answered consent check, or the engine's own checks. ``None``: not known now."""
+    async def probe(self) -> tuple[float | None, PathInfo]:
+        """When the peer was last heard at the ICE level, as a ``time.monotonic()`` value
+        (an answered consent check, or the engine's own checks; ``None``: not known now),
+        and the selected pair and round trip, from one look at the engine."""
 
     async def path(self) -> PathInfo:
         """The selected candidate pair and round trip."""
