@@ -152,7 +152,6 @@ class FakeEngine:
     answer arrives, it records the frames handed to it, and ``buffered`` is its buffer."""
 
     name = "fake"
-    channel_rate = 10e6
 
     def __init__(self, options: WebRTCOptions, servers: Any, events: Any, keep: Any) -> None:
         self.events = events

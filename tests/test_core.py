@@ -5,18 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import random
+import zlib
 
 import pytest
 
-from mcp_webrtc._core import framing, jsonrpc
+from mcp_webrtc._core import deflate, framing, jsonrpc
 from mcp_webrtc._core.connection import (
     ANSWER_BURST,
     Connection,
     ConnectSnapshot,
     Settings,
-    deflate_pays,
     diagnose,
 )
+from mcp_webrtc._core.deflate import choose_level
 from mcp_webrtc._core.sdp import add_capability
 from mcp_webrtc._core.signals import CandidateSignal
 from mcp_webrtc.exceptions import ConnectFailureReason, MessageTooLargeError
@@ -115,7 +116,7 @@ def test_compression_only_where_it_pays() -> None:
     fast = connection(rate=1e12, clock=Stepping(0.001))  # a channel faster than deflate
     fast.send(text_of_size(200 * KiB, compressible=True))
     assert frames(fast)[0][0] == framing.FRAME_FIRST
-    assert not deflate_pays(random.Random(1).randbytes(16 * KiB), 10e6, Clock())  # no gain
+    assert choose_level(random.Random(1).randbytes(16 * KiB), 10e6, Clock()) is None  # no gain
     no_inflate = connection(deflate=False)  # the peer did not announce it inflates
     no_inflate.send(text_of_size(200 * KiB, compressible=True))
     assert frames(no_inflate)[0][0] == framing.FRAME_FIRST
@@ -124,8 +125,55 @@ def test_compression_only_where_it_pays() -> None:
 def test_deflating_slower_than_the_channel_is_not_done() -> None:
     """With a channel faster than deflate, even compressible data goes plain."""
     sample = ("abc" * 10_000).encode()
-    assert deflate_pays(sample, channel_rate=10e6, clock=Stepping(0.0001))  # 300 MB/s
-    assert not deflate_pays(sample, channel_rate=10e6, clock=Stepping(1.0))  # 30 KB/s
+    assert choose_level(sample, channel_rate=10e6, clock=Stepping(0.0001))  # 300 MB/s
+    assert choose_level(sample, channel_rate=10e6, clock=Stepping(1.0)) is None  # 30 KB/s
+
+
+class Durations(Clock):
+    """A clock under which the n-th measured span takes ``spans[n]`` seconds."""
+
+    def __init__(self, *spans: float) -> None:
+        super().__init__()
+        self.readings = [t for span in spans for t in (0.0, span)]
+
+    def __call__(self) -> float:
+        return self.readings.pop(0)
+
+
+def test_the_level_that_sends_fastest_is_chosen() -> None:
+    """Level 1 deflates fastest, level 2 smaller: a fast channel wants the first (deflate is
+    the bottleneck), a slow one the smallest output (the channel is)."""
+    words = random.Random(3).choices(["tool", "result", "content", "text", "the", "of"], k=4000)
+    sample = json.dumps({"result": " ".join(words)}).encode()[: 16 * KiB]
+    fast, slow = len(sample) / 330e6, len(sample) / 80e6  # deflating at 330 and 80 MB/s
+    assert choose_level(sample, 100e6, Durations(fast, slow)) == 1
+    smallest = min(deflate.LEVELS, key=lambda level: len(deflate.deflate(sample, level)))
+    assert choose_level(sample, 1e3, Durations(fast, slow)) == smallest  # 1 kB/s
+    # a channel faster than level 1 deflates: level 2 is not even tried
+    assert choose_level(sample, 1e9, Durations(fast)) is None
+
+
+@pytest.mark.parametrize("level", deflate.LEVELS)
+def test_what_is_sent_is_plain_raw_deflate(level: int) -> None:
+    """Whatever library deflates (zlib-ng when installed), any inflater reads the stream."""
+    data = text_of_size(300 * KiB, compressible=True).encode()
+    assert zlib.decompress(deflate.deflate(data, level), -15) == data
+
+
+def test_the_measured_channel_rate_decides_compression() -> None:
+    """The engine's typical rate is a guess; what the channel is seen to move replaces it:
+    on a link slower than the guess, compressing JSON text pays after all."""
+    core = connection(rate=1e12, clock=Stepping(0.0001))  # typical: faster than deflate
+    core.send(text_of_size(200 * KiB, compressible=True))
+    assert frames(core)[0][0] == framing.FRAME_FIRST
+    core.channel_moved(1000, 0.001)  # too little to be a sample: ignored
+    assert core.channel_rate == 1e12
+    core.channel_moved(1_000_000, 1.0)  # the buffer drained at 1 MB/s
+    assert core.channel_rate == 1e6
+    core.send(text_of_size(200 * KiB, compressible=True))
+    assert frames(core)[0][0] == framing.FRAME_FIRST_DEFLATE
+    core.channel_moved(1_000_000, 0.5)  # then at 2 MB/s: averaged
+    assert 1e6 < core.channel_rate < 2e6
 
 
 def test_error_answers_are_rate_limited() -> None:

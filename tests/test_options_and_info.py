@@ -8,7 +8,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -21,7 +21,7 @@ from mcp_webrtc import (
     WebRTCOptions,
     WebRTCServerTransport,
 )
-from mcp_webrtc.engines import PathInfo
+from mcp_webrtc.engines import Engine, PathInfo
 from mcp_webrtc.engines.aiortc import configuration as _ice_configuration
 from mcp_webrtc.liveness import Liveness
 from mcp_webrtc.peer import open_peer
@@ -127,7 +127,7 @@ async def test_a_busy_peer_is_not_probed_a_quiet_one_is() -> None:
     liveness = Liveness(timeout=1.0)  # ticks every 0.1 s; quiet after 0.2 s
     engine = CountingEngine()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(liveness.watch, engine, lambda: False)
+        tg.start_soon(liveness.watch, cast(Engine, engine), lambda: False)
         for _ in range(40):  # 2 s of traffic, 20 messages a second
             liveness.heard()
             await anyio.sleep(0.05)

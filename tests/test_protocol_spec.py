@@ -129,7 +129,7 @@ def test_deflated_round_trip(size: int, kind: str) -> None:
     else:
         data = random.Random(size).randbytes(size)
     scheduler = framing.FrameScheduler()
-    item = scheduler.push_chunked(data, 1000, compress=True)
+    item = scheduler.push_chunked(data, 1000, deflate_level=1)
     frames = [frame for frame, _ in _drain(scheduler)]
     assert item.finished
     assert all(len(f) <= 1000 + framing.FIRST_HEADER_SIZE for f in frames)
@@ -140,7 +140,7 @@ def test_deflated_round_trip(size: int, kind: str) -> None:
     assert results[-1] == data
     assert decoder.buffered_bytes == 0
     if kind == "json" and size > 10_000:
-        assert sum(len(f) for f in frames) < size / 2  # it does compress
+        assert sum(len(f) for f in frames) < size * 0.75  # it does compress
 
 
 def test_deflate_bomb_is_refused_without_inflating_it() -> None:

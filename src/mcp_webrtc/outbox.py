@@ -10,6 +10,7 @@ requests) still goes, and the close flushes the queue; it ends when the peer is 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 import anyio
@@ -126,7 +127,11 @@ class Outbox:
         while not owner.gone:
             if self.buffered_amount > self._high:  # wait *before* taking a frame: a frame
                 self._drained.clear()  # taken is sent at once, never held across an await
+                full, since = self.buffered_amount, time.perf_counter()
                 await self._drained.wait()
+                # the drop is what the channel moved (only whole messages sent after the
+                # drain, by send()'s fast path, can have been added meanwhile)
+                core.channel_moved(full - self.buffered_amount, time.perf_counter() - since)
                 continue
             popped = core.next_frame()
             if popped is None:

@@ -53,7 +53,8 @@ CLOSED_LOCALLY = "closed locally"
 #: Why a peer is gone when its channel closed: a peer that stops says bye through
 #: signaling and closes the channel; whichever arrives first names the end.
 PEER_CLOSED = "the peer closed the data channel"
-#: Typical channel rates per engine, for compression decisions (bytes per second).
+#: Typical channel rates per engine (bytes per second), for compression decisions until
+#: the channel's own rate is measured.
 CHANNEL_RATES = {"aiortc": 10e6, "libwebrtc": 100e6}
 
 #: Makes the engine of a peer: ``(options, ice_servers, events, keep_host) -> Engine``.

@@ -12,12 +12,12 @@ diagnosis of a connection that did not come up. No engine, no clock of its own.
 from __future__ import annotations
 
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import jsonrpc
+from .deflate import choose_level
 from .errors import (
     ConnectFailureReason,
     FrameError,
@@ -25,7 +25,6 @@ from .errors import (
     OversizeMessageError,
 )
 from .framing import (
-    DEFLATE_LEVEL,
     FIRST_HEADER_SIZE,
     FrameDecoder,
     FrameScheduler,
@@ -48,10 +47,10 @@ ANSWER_BURST = 50
 ANSWER_RATE = 20.0
 #: The largest frame sent to a peer whose SCTP stack announces no limit (``0``).
 UNLIMITED_SCTP_FRAME = 256 * 1024
+#: The fewest bytes drained from the channel's buffer that make a sample of its rate.
+RATE_SAMPLE_MIN = 64 * 1024
 #: Bytes of a message sampled to decide whether compressing it pays.
 DEFLATE_SAMPLE = 16 * 1024
-#: Compress only what shrinks to at most this fraction of its size.
-DEFLATE_WORTH = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +61,9 @@ class Settings:
     chunk_size: int
     compression: bool
     max_receive_queue: int
-    #: What the channel moves, in bytes per second (the engine's typical rate): compressing
-    #: a message must be faster than sending what it saves.
+    #: What the channel moves, in bytes per second, until measured (the engine's typical
+    #: rate): compressing a message must be faster than sending what it saves.
     channel_rate: float
-
-
-def deflate_pays(
-    sample: bytes | memoryview | str, channel_rate: float, clock: Callable[[], float]
-) -> bool:
-    """Whether raw DEFLATE makes sending this message faster than sending it plain.
-
-    From a sample of its start: it must shrink to at most :data:`DEFLATE_WORTH`, and
-    deflating must run faster than the channel (it runs beside the sending, so the slower
-    of the two sets the pace). Incompressible data is never slowed down by compression.
-    """
-    data = sample.encode("ascii") if isinstance(sample, str) else bytes(sample)
-    started = clock()
-    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
-    size = len(compressor.compress(data)) + len(compressor.flush())
-    spent = clock() - started
-    if size > DEFLATE_WORTH * len(data):
-        return False
-    return spent <= 0 or len(data) / spent > channel_rate * 1.1
 
 
 class Connection:
@@ -102,6 +82,9 @@ class Connection:
         self._held: list[CandidateSignal] = []
         self.remote_candidates = 0
         self.bytes_sent = self.bytes_received = 0
+        #: Bytes per second the channel moves: the engine's typical rate until measured.
+        self.channel_rate = settings.channel_rate
+        self._rate_measured = False
         self.messages_sent = self.messages_received = 0
 
     # ---------------------------------------------------------------- negotiation
@@ -176,10 +159,11 @@ class Connection:
             chunk = min(self.settings.chunk_size, self.sctp_limit - FIRST_HEADER_SIZE)
             if size <= chunk:
                 return self._scheduler.push_whole(text, size)
-            deflate = self.compressing and deflate_pays(
-                data[:DEFLATE_SAMPLE], self.settings.channel_rate, self._clock
-            )
-            return self._scheduler.push_chunked(data, chunk, compress=deflate)
+            level = None
+            if self.compressing:
+                sample = data[:DEFLATE_SAMPLE]
+                level = choose_level(sample, self.channel_rate, self._clock)
+            return self._scheduler.push_chunked(data, chunk, deflate_level=level)
         if remote.sctp_max_message_size and size > remote.sctp_max_message_size:
             raise MessageTooLargeError(
                 size,
@@ -203,6 +187,18 @@ class Connection:
     def next_frame(self) -> tuple[str | bytes, Outgoing] | None:
         """The next frame to hand the channel, or ``None`` when nothing waits."""
         return self._scheduler.pop_frame()
+
+    def channel_moved(self, size: int, seconds: float) -> None:
+        """The channel moved ``size`` bytes out of its full buffer in ``seconds``: its
+        measured rate (a moving average, the first sample replacing the engine's typical
+        rate) decides compression from now on. A link slower than loopback makes
+        compressing pay where the typical rate said it would not, and the reverse."""
+        if size < RATE_SAMPLE_MIN or seconds <= 0:
+            return
+        rate = size / seconds
+        if self._rate_measured:
+            rate = 0.75 * self.channel_rate + 0.25 * rate
+        self.channel_rate, self._rate_measured = rate, True
 
     def frame_sent(self, frame: str | bytes, item: Outgoing) -> bool:
         """Count a frame the channel took; ``True`` when it was its message's last."""

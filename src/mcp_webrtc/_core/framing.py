@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
+from . import deflate as _deflate
 from .errors import FrameError, OversizeMessageError
 
 FRAME_FIRST = 0x01
@@ -52,9 +53,6 @@ JSON_START_BYTES = frozenset(b"{[ \t\r\n\xef")
 MAX_MESSAGE_ID = 0xFFFFFFFF
 #: Bytes of a message's start kept for error reports (to find a request's id).
 HEAD_SIZE = 4096
-#: DEFLATE level for outgoing messages: fastest, most of the gain for JSON.
-DEFLATE_LEVEL = 1
-_RAW_DEFLATE = -15  # zlib wbits for a raw DEFLATE stream, no header or checksum
 
 
 # --------------------------------------------------------------------------- encoding
@@ -75,10 +73,8 @@ def abort_frame(message_id: int) -> bytes:
     return _NEXT.pack(FRAME_ABORT, message_id)
 
 
-def deflate(data: bytes) -> bytes:
-    """``data`` as one raw DEFLATE stream, as the sender produces it (for tests and tools)."""
-    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
-    return compressor.compress(data) + compressor.flush()
+#: ``data`` as one raw DEFLATE stream, as the sender produces it (for tests and tools).
+deflate = _deflate.deflate
 
 
 # --------------------------------------------------------------------------- scheduling
@@ -88,22 +84,23 @@ def deflate(data: bytes) -> bytes:
 class Outgoing:
     """One message queued for sending: a whole text frame, or chunk frames of ``data``.
 
-    With ``compress`` the chunk payloads are produced lazily by a streaming compressor, a
-    chunk at a time, so compression overlaps with sending and never holds a second copy.
+    With a ``deflate_level`` the chunk payloads are produced lazily by a streaming
+    compressor, a chunk at a time, so compression overlaps with sending and never holds a
+    second copy.
     """
 
     data: str | bytes
     size: int
     chunk_size: int | None = None  # None: one whole text frame
     message_id: int | None = None
-    compress: bool = False
+    deflate_level: int | None = None  # None: plain
     offset: int = 0  # bytes of ``data`` consumed
     started: bool = False
     finished: bool = False  # its last frame has been produced
     delivered: bool = False  # the channel took its last frame (set by the sender)
     aborted: bool = False
     _pending: bytearray = field(default_factory=bytearray, repr=False)
-    _compressor: zlib._Compress | None = field(default=None, repr=False)
+    _compressor: Any = field(default=None, repr=False)
 
     def next_frame(self) -> str | bytes:
         first, self.started = not self.started, True
@@ -112,9 +109,10 @@ class Outgoing:
             self.finished = True
             return self.data
         assert self.message_id is not None
-        payload = self._next_compressed() if self.compress else self._next_plain()
+        deflated = self.deflate_level is not None
+        payload = self._next_compressed() if deflated else self._next_plain()
         if first:
-            return first_frame(self.message_id, self.size, payload, deflate=self.compress)
+            return first_frame(self.message_id, self.size, payload, deflate=deflated)
         return next_frame(self.message_id, payload)
 
     def _piece(self, size: int) -> bytes | memoryview:
@@ -134,7 +132,8 @@ class Outgoing:
     def _next_compressed(self) -> bytes:
         assert self.chunk_size is not None
         if self._compressor is None:
-            self._compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, _RAW_DEFLATE)
+            assert self.deflate_level is not None
+            self._compressor = _deflate.compressor(self.deflate_level)
         while len(self._pending) < self.chunk_size and self.offset < self.size:
             piece = self._piece(self.chunk_size)
             self._pending += self._compressor.compress(piece)
@@ -172,11 +171,11 @@ class FrameScheduler:
         return item
 
     def push_chunked(
-        self, data: str | bytes, chunk_size: int, *, compress: bool = False
+        self, data: str | bytes, chunk_size: int, *, deflate_level: int | None = None
     ) -> Outgoing:
         """Queue a message that goes as chunk frames of at most ``chunk_size`` payload bytes,
-        raw-DEFLATE-compressed when ``compress`` is set. ``data`` is UTF-8 bytes, or a text
-        that is pure ASCII (then its bytes are its characters)."""
+        raw-DEFLATE-compressed at ``deflate_level`` when one is given. ``data`` is UTF-8
+        bytes, or a text that is pure ASCII (then its bytes are its characters)."""
         if isinstance(data, str) and not data.isascii():
             raise ValueError("a text to chunk must be ASCII; encode it first")
         if chunk_size <= 0:
@@ -187,7 +186,7 @@ class FrameScheduler:
             size=len(data),
             chunk_size=chunk_size,
             message_id=self._next_id,
-            compress=compress,
+            deflate_level=deflate_level,
         )
         self._chunked.append(item)
         return item
@@ -226,7 +225,7 @@ class _Partial:
     size: int  # announced message size
     buffer: bytearray
     received: int = 0  # wire payload bytes (plain) so far
-    inflater: zlib._Decompress | None = None
+    inflater: Any = None
 
 
 class FrameDecoder:
@@ -308,8 +307,8 @@ class FrameDecoder:
             head = bytes(payload[:HEAD_SIZE])
             if deflated:
                 try:  # only to find the request's id; bad data just leaves it unknown
-                    head = zlib.decompressobj(_RAW_DEFLATE).decompress(head, HEAD_SIZE)
-                except zlib.error:
+                    head = _deflate.decompressor().decompress(head, HEAD_SIZE)
+                except _deflate.error:
                     head = b""
                 self._discard(message_id, None)
             elif len(payload) < size:
@@ -319,7 +318,7 @@ class FrameDecoder:
             raise self._fail(message_id, f"more than {self.max_partial} messages in flight")
         partial = _Partial(size, bytearray())
         if deflated:
-            partial.inflater = zlib.decompressobj(_RAW_DEFLATE)
+            partial.inflater = _deflate.decompressor()
         self._partials[message_id] = partial
         return self._append(message_id, partial, payload)
 
@@ -359,7 +358,7 @@ class FrameDecoder:
             room = partial.size - len(partial.buffer)
             try:
                 out = inflater.decompress(payload, room + 1)
-            except zlib.error as exc:
+            except _deflate.error as exc:
                 raise self._fail(message_id, f"invalid DEFLATE data ({exc})") from None
             if len(out) > room or inflater.unconsumed_tail or inflater.unused_data:
                 raise self._fail(message_id, "inflates beyond its announced size")

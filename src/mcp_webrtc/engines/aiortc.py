@@ -57,7 +57,6 @@ class AiortcEngine:
     """An :class:`~mcp_webrtc.engines.base.Engine` on aiortc."""
 
     name = "aiortc"
-    channel_rate = 10e6
 
     def __init__(
         self,

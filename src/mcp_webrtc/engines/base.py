@@ -63,8 +63,6 @@ class Engine(Protocol):
 
     #: ``aiortc`` or ``libwebrtc``.
     name: str
-    #: Bytes per second such a channel typically moves (for compression decisions).
-    channel_rate: float
 
     async def offer(self, label: str) -> str:
         """Create the data channel and return the offer's SDP (with whatever candidates the

@@ -82,7 +82,6 @@ class LibwebrtcEngine:
     """An :class:`~mcp_webrtc.engines.base.Engine` on libwebrtc."""
 
     name = "libwebrtc"
-    channel_rate = 100e6
 
     def __init__(
         self,
