@@ -404,13 +404,34 @@ async def test_bridge_answers_a_request_too_large_to_forward() -> None:
     assert [json.loads(text)["id"] for text in sink.sent] == [8]  # the bridge went on
 
 
-def open_sockets() -> int:
-    """Sockets this process holds (from /proc: no private state is read)."""
-    count = 0
+def socket_inodes() -> set[str]:
+    """Inodes of the sockets this process holds (from /proc: no private state is read)."""
+    found = set()
     for fd in Path("/proc/self/fd").iterdir():
         with contextlib.suppress(OSError):  # closed meanwhile
-            count += os.readlink(fd).startswith("socket:")
-    return count
+            link = os.readlink(fd)
+            if link.startswith("socket:"):
+                found.add(link[len("socket:[") : -1])
+    return found
+
+
+def open_sockets() -> int:
+    """How many sockets this process holds."""
+    return len(socket_inodes())
+
+
+def describe_sockets(inodes: set[str]) -> list[str]:
+    """``proto local-address state`` for each of ``inodes`` (from /proc/net)."""
+    described = []
+    for proto in ("tcp", "udp", "tcp6", "udp6", "unix"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/self/net/{proto}").read_text().splitlines()[1:]:
+                fields = line.split()
+                inode = fields[6] if proto == "unix" else fields[9]
+                if inode in inodes:
+                    where, state = (fields[-1], fields[5]) if proto == "unix" else fields[1:4:2]
+                    described.append(f"{proto} {where} state {state}")
+    return described
 
 
 async def test_aborted_connects_release_everything_on_the_host(engine: str) -> None:
@@ -422,7 +443,8 @@ async def test_aborted_connects_release_everything_on_the_host(engine: str) -> N
     from mcp_webrtc import MCPWebRTCError
 
     async with rendezvous() as server, serving(server.url):
-        baseline_tasks, baseline_sockets = len(asyncio.all_tasks()), open_sockets()
+        baseline_tasks, baseline_inodes = len(asyncio.all_tasks()), socket_inodes()
+        baseline_sockets = len(baseline_inodes)
         rng = random.Random(5)
         fast = engine == "libwebrtc"
         aborted = 0
@@ -446,8 +468,43 @@ async def test_aborted_connects_release_everything_on_the_host(engine: str) -> N
         except TimeoutError:
             left = sorted(getattr(t.get_coro(), "__qualname__", "?") for t in asyncio.all_tasks())
             raise AssertionError(
-                f"tasks {baseline_tasks} -> {left}; sockets {baseline_sockets} -> {open_sockets()}"
+                f"tasks {baseline_tasks} -> {left}; sockets {baseline_sockets} -> "
+                f"{open_sockets()}: {describe_sockets(socket_inodes() - baseline_inodes)}"
             ) from None
+
+
+class Unheard:
+    """Engine events nobody listens to."""
+
+    def channel_open(self) -> None: ...
+    def channel_closed(self) -> None: ...
+    def message(self, data: str | bytes) -> None: ...
+    def drained(self) -> None: ...
+    def local_candidate(self, candidate: object) -> None: ...
+    def failed(self) -> None: ...
+    def closed(self) -> None: ...
+
+
+async def test_an_engine_closed_while_gathering_keeps_no_socket(engine: str) -> None:
+    """Regression: a peer connection closed while aioice was still opening its sockets
+    (a connect given up during gathering, frequent on a busy host) kept them open for
+    good; the test above caught one or two per run under load."""
+    import asyncio
+
+    from mcp_webrtc import engines
+    from mcp_webrtc.engines.addresses import address_predicate
+
+    before = socket_inodes()
+    for steps in range(8):  # close after 0..7 turns of the loop: every stage of gathering
+        opts = options()
+        made = engines.create(opts, (), Unheard(), address_predicate(opts.host_candidates))
+        offering = asyncio.ensure_future(made.offer("mcp"))
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        await made.close()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await offering  # fails or not (libwebrtc cancels it): the connection is closed
+    await support.wait_until(lambda: socket_inodes() <= before, limit=10)
 
 
 async def test_twenty_clients_churning_never_cost_the_host_its_room(

@@ -1,16 +1,17 @@
 """The one place that touches aiortc/aioice internals.
 
-Six needs have no public aiortc API: restricting ICE host candidates to an allow-list,
+Seven needs have no public aiortc API: restricting ICE host candidates to an allow-list,
 reading the selected candidate pair, enlarging its socket's receive buffer, sending an
 ICE consent check (a STUN binding request, RFC 7675) on demand to learn whether the peer
 is still there, pausing the receive path while the reader is behind, and not leaking
-aioice's consent task when a connection closes mid-connect. Each accessor checks
+aioice's consent task or its sockets when a connection closes mid-connect. Each accessor checks
 that the private attribute it needs exists and raises :class:`ConfigurationError` naming
 the installed versions when an aiortc/aioice upgrade moved it, rather than misbehaving.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import socket
@@ -210,3 +211,26 @@ def stop_consent_after_close(pc: Any) -> None:
             await original()
 
     conn.query_consent = query_consent
+
+
+_late_closes: set[asyncio.Task[None]] = set()  # referenced until done
+
+
+def close_again_after(pc: Any, gathering: asyncio.Future[Any]) -> None:
+    """Close the ICE connection of ``pc`` again once ``gathering`` ends.
+
+    aioice's ``Connection.close()`` closes the sockets it holds at that moment; a
+    gathering still under way (a connect given up while candidates were being gathered,
+    frequent on a busy host) opens its sockets afterwards and they stay open for good.
+    Closing again once gathering is over closes them. Call before ``pc.close()``.
+    """
+    conn = _connection(pc)
+    if conn is None:
+        return
+
+    def gathered(_: object) -> None:
+        task = asyncio.ensure_future(conn.close())
+        _late_closes.add(task)
+        task.add_done_callback(_late_closes.discard)
+
+    gathering.add_done_callback(gathered)

@@ -10,6 +10,7 @@ SCTP in Python (about 10 MB/s). Private aiortc/aioice access lives in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -76,22 +77,33 @@ class AiortcEngine:
         self._channel: RTCDataChannel | None = None
         self._local_candidates = 0
         self._rtt: float | None = None
+        self._gathering: asyncio.Future[None] | None = None
 
     # ---------------------------------------------------------------- negotiation
 
     async def offer(self, label: str) -> str:
         self._attach(self._pc.createDataChannel(label, ordered=True))
         internals.stop_consent_after_close(self._pc)
-        with internals.host_candidate_filter(self._keep_host):
-            await self._pc.setLocalDescription(await self._pc.createOffer())
-        sdp: str = self._pc.localDescription.sdp
-        return sdp
+        return await self._describe(self._pc.createOffer)
 
     async def answer(self, offer: str) -> str:
         await self._pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         internals.stop_consent_after_close(self._pc)  # the transports exist from now on
-        with internals.host_candidate_filter(self._keep_host):
-            await self._pc.setLocalDescription(await self._pc.createAnswer())
+        return await self._describe(self._pc.createAnswer)
+
+    async def _describe(self, create: Callable[[], Awaitable[RTCSessionDescription]]) -> str:
+        """Set the local description, gathering every candidate. Gathering runs in a task
+        of its own that a caller giving up does not cancel: cancelled midway, aioice would
+        drop sockets it has opened but not yet recorded; :meth:`close` closes them once it
+        ends."""
+
+        async def describe() -> None:
+            with internals.host_candidate_filter(self._keep_host):
+                await self._pc.setLocalDescription(await create())
+
+        gathering = self._gathering = asyncio.ensure_future(describe())
+        gathering.add_done_callback(_retrieved)
+        await asyncio.shield(gathering)
         sdp: str = self._pc.localDescription.sdp
         return sdp
 
@@ -193,4 +205,12 @@ class AiortcEngine:
     async def close(self) -> None:
         if self._channel is not None:
             self._channel.close()
+        if self._gathering is not None and not self._gathering.done():
+            internals.close_again_after(self._pc, self._gathering)
         await self._pc.close()
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """Mark the outcome of a task nobody may await as seen (no "never retrieved" log)."""
+    if not task.cancelled():
+        task.exception()
