@@ -1,11 +1,13 @@
 """How fast a `connect` client learns that its server went away, per way of going.
 
 Run inside the isolated namespace:
-``scripts/netns-run .venv/bin/python benchmarks/failure_times.py [--dead-peer-timeout 10]``.
+``scripts/netns-run .venv/bin/python benchmarks/failure_times.py [--dead-peer-timeout 10]
+[--engines aiortc libwebrtc]``.
 
 For each of SIGKILL, SIGSTOP, SIGTERM and SIGINT sent to a ``mcp-webrtc serve`` host, a
 ``mcp-webrtc connect`` process with one tool call pending at that host: seconds from the
-signal to the error answer on connect's stdout, and to connect's exit (and its status).
+signal to the error answer on connect's stdout, and to connect's exit (and its status);
+once per installed engine (both commands on it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from mcp_webrtc.engines import libwebrtc_available
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +35,9 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "mcp_webrtc", *args]
 
 
-async def one(url: str, how: signal.Signals, dead: str) -> tuple[float, float, int]:
+async def one(url: str, how: signal.Signals, dead: str, engine: str) -> tuple[float, float, int]:
     common = ["--room", "lab", "--host-candidates", "loopback", "--dead-peer-timeout", dead]
+    common += ["--engine", engine]
     host = subprocess.Popen(
         command(
             *("serve", url, *common, "--token", HOST, "--client-token", CLIENT),
@@ -94,17 +98,23 @@ async def one(url: str, how: signal.Signals, dead: str) -> tuple[float, float, i
         await client.wait()
 
 
-async def main(dead: float) -> None:
+async def main(dead: float, engines: list[str]) -> None:
     config = RendezvousConfig(port=0, host_tokens=(HOST,))
     async with RendezvousServer(config) as server:
         print(f"dead_peer_timeout {dead:g} s; seconds from the signal to serve:")
-        print(f"{'signal':>8} {'error answer':>13} {'connect exit':>13} {'status':>7}")
-        for how in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT):
-            answered, exited, status = await one(server.url, how, f"{dead:g}")
-            print(f"{how.name:>8} {answered:13.2f} {exited:13.2f} {status:>7}")
+        print(
+            f"{'engine':>10} {'signal':>8} {'error answer':>13} {'connect exit':>13} {'status':>7}"
+        )
+        for engine in engines:
+            for how in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT):
+                answered, exited, status = await one(server.url, how, f"{dead:g}", engine)
+                print(f"{engine:>10} {how.name:>8} {answered:13.2f} {exited:13.2f} {status:>7}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dead-peer-timeout", type=float, default=10.0)
-    anyio.run(main, parser.parse_args().dead_peer_timeout)
+    installed = ["aiortc", *(["libwebrtc"] if libwebrtc_available() else [])]
+    parser.add_argument("--engines", nargs="+", default=installed, choices=installed)
+    args = parser.parse_args()
+    anyio.run(main, args.dead_peer_timeout, args.engines)

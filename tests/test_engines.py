@@ -50,6 +50,14 @@ def test_auto_picks_libwebrtc_when_installed_and_names_are_checked() -> None:
         WebRTCOptions(engine="chrome")  # type: ignore[arg-type]
 
 
+def fresh_process(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a new Python process: wrtc's loopback choice is per process."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
 def test_loopback_asked_too_late_is_a_clear_error() -> None:
     """libwebrtc gathers loopback only when allowed before the process's first connection:
     asking later must say so rather than silently gather nothing."""
@@ -71,12 +79,39 @@ def test_loopback_asked_too_late_is_a_clear_error() -> None:
         "        print(type(exc).__name__, exc)\n"
         "asyncio.run(main())\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
-    )
+    done = fresh_process(script)
     assert "ConfigurationError" in done.stdout, done.stdout + done.stderr
     assert "before the process's first connection" in done.stdout
+
+
+def test_loopback_allowed_in_the_environment_after_wrtc_was_imported_still_works() -> None:
+    """Regression: the mcp-webrtc command imports wrtc before it loads the app; an app that
+    set WRTC_ALLOW_LOOPBACK=1 then (too late for wrtc) made the engine skip its own
+    allow_loopback(), and the peers found no candidate at all."""
+    script = (
+        "import anyio, os\n"
+        "os.environ.pop('WRTC_ALLOW_LOOPBACK', None)\n"
+        "import webrtc  # imported first, as the mcp-webrtc command does\n"
+        "os.environ['WRTC_ALLOW_LOOPBACK'] = '1'  # then set, as an app module may\n"
+        "from mcp_webrtc import LOOPBACK_ONLY, WebRTCOptions, MemorySignaling\n"
+        "from mcp_webrtc.peer import DataChannelPeer\n"
+        "opts = WebRTCOptions(engine='libwebrtc', host_candidates=LOOPBACK_ONLY,\n"
+        "                     connect_timeout=10)\n"
+        "async def side(signaling, initiator, opened):\n"
+        "    async with DataChannelPeer(signaling, opts, initiator=initiator):\n"
+        "        opened.append(initiator)\n"
+        "        await anyio.sleep(0.2)\n"
+        "async def main():\n"
+        "    a, b = MemorySignaling.create_pair()\n"
+        "    opened = []\n"
+        "    async with anyio.create_task_group() as tg:\n"
+        "        tg.start_soon(side, a, True, opened)\n"
+        "        tg.start_soon(side, b, False, opened)\n"
+        "    print('opened', sorted(opened))\n"
+        "anyio.run(main)\n"
+    )
+    done = fresh_process(script)
+    assert "opened [False, True]" in done.stdout, done.stdout + done.stderr[-2000:]
 
 
 @pytest.mark.anyio

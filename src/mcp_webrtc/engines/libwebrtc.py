@@ -55,11 +55,13 @@ def wants_loopback(entries: tuple[str, ...] | None) -> bool:
 def allow_loopback() -> None:
     """``webrtc.allow_loopback()``, once; a clear error when it comes too late."""
     global _loopback_allowed
-    if _loopback_allowed or os.environ.get("WRTC_ALLOW_LOOPBACK") == "1":
-        return  # (the environment variable allows it as wrtc is imported)
-    try:
+    if _loopback_allowed:
+        return
+    try:  # even when WRTC_ALLOW_LOOPBACK=1: it counts only if set before wrtc was imported
         webrtc.allow_loopback()
     except webrtc.InvalidStateError as exc:
+        if os.environ.get("WRTC_ALLOW_LOOPBACK") == "1":
+            return  # connections exist: the variable allowed loopback as wrtc was imported
         raise ConfigurationError(
             "libwebrtc gathers loopback candidates only when allowed before the process's "
             "first connection: use host_candidates with a loopback network for the first "
