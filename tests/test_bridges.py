@@ -134,6 +134,9 @@ async def process(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
             tg.start_soon(raw.read_stderr)
             yield raw
             tg.cancel_scope.cancel()
+    except BaseException:
+        print(f"stderr of mcp-webrtc {args[0]}:\n" + "\n".join(raw.stderr_lines[-40:]))
+        raise
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -282,6 +285,8 @@ async def test_connect_says_bye_on_sigterm() -> None:
         async with process(*connect_args(server.url)) as client:
             await started_session(client)
             await client.send(call(3, "wait", {"seconds": 120}))
+            # signalled once the call is pending at the server (not still in connect's stdin)
+            await support.wait_until(lambda: served[0].connection_info().messages_received >= 4)
             client.process.send_signal(signal.SIGTERM)
             answer = await client.recv()
             assert (answer["id"], answer["error"]["code"]) == (3, -32000)

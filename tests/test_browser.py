@@ -8,6 +8,7 @@ off. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,6 +63,12 @@ async def page_on(server: RendezvousServer) -> AsyncIterator[Page]:
                 yield page
             except BaseException:
                 print("browser console:\n" + "\n".join(messages))
+                with anyio.move_on_after(5):
+                    shown = await page.evaluate(
+                        "[document.body.dataset.state, document.querySelector('#error')"
+                        "?.textContent]"
+                    )
+                    print(f"page state, error: {shown}")
                 raise
         finally:
             await browser.close()
@@ -76,7 +83,10 @@ async def python_server() -> AsyncIterator[RendezvousServer]:
         yield server
 
 
-async def test_inspector_lists_and_calls_a_tool_of_a_python_server() -> None:
+async def test_inspector_lists_and_calls_a_tool_of_a_python_server(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_webrtc")  # shown if it fails
     async with python_server() as server, page_on(server) as page:
         await page.fill("#token", CLIENT_TOKEN)
         await page.click("#connect")

@@ -268,3 +268,30 @@ async def test_a_slow_reader_holds_back_a_fast_sender() -> None:
                 for i in range(count):
                     assert json.loads(await reader.receive())["i"] == i
                 await wait_until(lambda: len(sent) == count)
+
+
+@pytest.mark.anyio
+@pytest.mark.engines(
+    "aiortc",
+    reason="leaves consent checks unanswered inside aioice; libwebrtc's liveness counts "
+    "every packet, from its own stats",
+)
+async def test_a_peer_too_busy_to_answer_consent_checks_is_not_declared_dead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: a client receiving large results answers ICE consent checks late (its
+    socket buffer holds seconds of data ahead of each check). The sending side counted
+    nothing else as a sign of life, not even the client's acknowledgements, and declared it
+    dead mid-transfer: one call in four failed in a five-client 8 MiB test."""
+    import aioice.ice
+
+    from .support import text_of
+
+    size = 24 * 1024 * 1024  # incompressible: a few dead-peer timeouts to send here
+    patient = options(dead_peer_timeout=1.0)
+    async with memory_pair(server_options=patient, client_options=patient) as (client, _):
+        # from now on no consent check is answered, on either side: only traffic counts
+        monkeypatch.setattr(aioice.ice.Connection, "request_received", lambda *args: None)
+        with anyio.fail_after(60):
+            result = await client.call_tool("blob", {"size": size, "seed": 4})
+        assert text_of(result) == payload(size, 4)

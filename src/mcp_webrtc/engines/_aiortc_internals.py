@@ -1,9 +1,10 @@
 """The one place that touches aiortc/aioice internals.
 
-Seven needs have no public aiortc API: restricting ICE host candidates to an allow-list,
+Eight needs have no public aiortc API: restricting ICE host candidates to an allow-list,
 reading the selected candidate pair, enlarging its socket's receive buffer, sending an
 ICE consent check (a STUN binding request, RFC 7675) on demand to learn whether the peer
-is still there, pausing the receive path while the reader is behind, and not leaking
+is still there, noting when its packets arrive, pausing the receive path while the reader
+is behind, and not leaking
 aioice's consent task or its sockets when a connection closes mid-connect. Each accessor checks
 that the private attribute it needs exists and raises :class:`ConfigurationError` naming
 the installed versions when an aiortc/aioice upgrade moved it, rather than misbehaving.
@@ -169,6 +170,29 @@ async def consent_check(pc: Any) -> float | None:
     except (aioice.stun.TransactionError, ConnectionError, OSError):
         return None
     return time.monotonic() - started
+
+
+def note_arrivals(pc: Any) -> Callable[[], float]:
+    """Note when each packet other than STUN arrives from the peer (DTLS records: its data
+    and its SCTP acknowledgements); return a function giving the time of the last one
+    (``0.0`` before any).
+
+    A peer busy receiving a large transfer answers consent checks late: its socket buffer
+    holds seconds of data ahead of each check. Its acknowledgements keep arriving
+    meanwhile and prove it alive. Call once the peer connection has its transports.
+    """
+    last = [0.0]
+    conn = _connection(pc)
+    original = getattr(conn, "data_received", None)
+    if conn is None or original is None or not callable(original):
+        raise _internals_changed("dead-peer detection (aioice Connection.data_received)")
+
+    def data_received(data: bytes, component: int) -> None:
+        last[0] = time.monotonic()
+        original(data, component)
+
+    conn.data_received = data_received
+    return lambda: last[0]
 
 
 def gate_receive(pc: Any, wait: Callable[[], Awaitable[None]]) -> None:

@@ -78,18 +78,23 @@ class AiortcEngine:
         self._local_candidates = 0
         self._rtt: float | None = None
         self._gathering: asyncio.Future[None] | None = None
+        self._last_arrival: Callable[[], float] = lambda: 0.0  # replaced once transports exist
 
     # ---------------------------------------------------------------- negotiation
 
     async def offer(self, label: str) -> str:
         self._attach(self._pc.createDataChannel(label, ordered=True))
-        internals.stop_consent_after_close(self._pc)
+        self._instrument()
         return await self._describe(self._pc.createOffer)
 
     async def answer(self, offer: str) -> str:
         await self._pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-        internals.stop_consent_after_close(self._pc)  # the transports exist from now on
+        self._instrument()  # the transports exist from now on
         return await self._describe(self._pc.createAnswer)
+
+    def _instrument(self) -> None:
+        internals.stop_consent_after_close(self._pc)
+        self._last_arrival = internals.note_arrivals(self._pc)
 
     async def _describe(self, create: Callable[[], Awaitable[RTCSessionDescription]]) -> str:
         """Set the local description, gathering every candidate. Gathering runs in a task
@@ -191,8 +196,10 @@ class AiortcEngine:
         )
 
     async def probe(self) -> tuple[float | None, PathInfo]:
+        """A consent check; the peer's last packet counts as hearing it too (a peer busy
+        receiving answers checks late, but its acknowledgements keep coming)."""
         rtt = await internals.consent_check(self._pc)
-        heard = None
+        heard = self._last_arrival() or None
         if rtt is not None:
             self._rtt, heard = rtt, time.monotonic()
         return heard, await self.path()
