@@ -86,7 +86,7 @@ async def python_server() -> AsyncIterator[RendezvousServer]:
 async def test_inspector_lists_and_calls_a_tool_of_a_python_server(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="mcp_webrtc")  # shown if it fails
+    caplog.set_level(logging.DEBUG, logger="mcp_webrtc")  # shown if it fails
     async with python_server() as server, page_on(server) as page:
         await page.fill("#token", CLIENT_TOKEN)
         await page.click("#connect")

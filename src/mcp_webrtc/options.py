@@ -67,13 +67,17 @@ class WebRTCOptions:
         chunk_size: Payload bytes per chunk frame for large messages. Also the size above
             which a message is chunked when the peer supports chunk frames.
         compression: Send messages larger than ``chunk_size`` as raw DEFLATE when the peer
-            announces it can inflate them and a sample of the message shows it pays: it
-            shrinks to 90 % or less, and deflating outruns the channel (never on
-            incompressible data). Also announces that this side inflates.
+            announces it can inflate them and it makes the message arrive sooner: a sample
+            of the message is deflated at levels 1 and 2 (zlib-ng when installed, as
+            ``[fast]`` does), and the message goes deflated only when deflating it plus
+            sending the result beats sending it plain at the channel's measured rate, by
+            10 %. Incompressible data, and most data on a fast libwebrtc channel between
+            busy CPUs, is sent plain. Also announces that this side inflates.
         dead_peer_timeout: A peer that neither sends data nor answers ICE consent checks for
-            this many seconds is declared gone and the read stream ends. (libwebrtc runs its
-            own checks, seen about every second; detection there is within a second of
-            the deadline.)
+            this many seconds is declared gone and the read stream ends. aiortc: a consent
+            check is sent on demand once the peer is quiet; libwebrtc: its own checks
+            (every ~1.5 s) are read from its stats. Either way the verdict comes at the
+            deadline (measured: 10.0 s for 10 s on both).
         close_timeout: Upper bound, in seconds, on leaving the transport's context.
         channel_label: Data channel label; ``None`` picks 40 random hex characters, as
             simple-peer does.
@@ -85,11 +89,13 @@ class WebRTCOptions:
         max_receive_queue: Bytes of complete messages that may wait for the reader (the
             MCP session). Above it this side stops taking data from the channel until the
             reader has caught up to half of it, so a fast sender is held back by the
-            engine's flow control instead of filling memory (aiortc: SCTP acknowledgements
-            pause). One message larger than this is still delivered whole.
+            engine's flow control instead of filling memory (SCTP acknowledgements
+            pause). One message larger than this is still delivered whole. aiortc only:
+            libwebrtc's API delivers every message as it arrives.
         udp_receive_buffer: Kernel receive buffer requested for the connection's UDP socket
             (aioice asks for 256 KiB, too little for fast transfers: dropped datagrams stall
-            SCTP for a retransmission timeout). Capped by ``net.core.rmem_max``.
+            SCTP for a retransmission timeout). Capped by ``net.core.rmem_max``. aiortc
+            only: libwebrtc sizes its own sockets.
     """
 
     engine: Literal["auto", "aiortc", "libwebrtc"] = "auto"
