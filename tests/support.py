@@ -308,9 +308,11 @@ async def serving(
     room: str = "lab",
     **kwargs: Any,
 ) -> AsyncIterator[None]:
-    """``serve`` (a test server by default) registered in ``room`` for the block's duration."""
+    """``serve`` (a test server by default) registered in ``room`` for the block's duration
+    (``options=`` as serve takes them; the test defaults otherwise)."""
     from mcp_webrtc.serve import serve
 
+    served_options = kwargs.pop("options", None) or options()
     async with anyio.create_task_group() as tg:
         await tg.start(
             lambda task_status: serve(
@@ -319,7 +321,7 @@ async def serving(
                 room=room,
                 token=host_token,
                 client_token=client_token,
-                options=options(),
+                options=served_options,
                 task_status=task_status,
                 **kwargs,
             )

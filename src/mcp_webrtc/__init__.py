@@ -12,10 +12,12 @@ from .exceptions import (
     MessageTooLargeError,
     OversizeMessageError,
     PeerGoneError,
+    PeerIdentityError,
     ProtocolError,
     RendezvousRefused,
     SignalingError,
 )
+from .identity import Identity, KnownServers, PublicKey, load_identity
 from .info import ConnectionInfo
 from .options import LOOPBACK_ONLY, IceServer, WebRTCOptions
 from .server import run_server
@@ -39,12 +41,16 @@ __all__ = [
     "ConnectionInfo",
     "FrameError",
     "IceServer",
+    "Identity",
+    "KnownServers",
     "MCPWebRTCError",
     "MemorySignaling",
     "MessageTooLargeError",
     "OversizeMessageError",
     "PeerGoneError",
+    "PeerIdentityError",
     "ProtocolError",
+    "PublicKey",
     "RendezvousRefused",
     "Signaling",
     "SignalingError",
@@ -53,6 +59,7 @@ __all__ = [
     "WebRTCServerTransport",
     "__version__",
     "as_signaling",
+    "load_identity",
     "run_server",
     "webrtc_client_transport",
     "webrtc_server_transport",

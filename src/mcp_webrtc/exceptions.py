@@ -7,7 +7,8 @@
      ├── SignalingError                      signaling failed or closed
      │    └── RendezvousRefused              the rendezvous answered with an error code
      ├── ConnectError (ConnectionError)      no WebRTC connection; ``reason`` says why
-     │    └── ConnectTimeoutError (TimeoutError)
+     │    ├── ConnectTimeoutError (TimeoutError)
+     │    └── PeerIdentityError              the peer did not prove the expected key
      ├── PeerGoneError (anyio.BrokenResourceError)
      ├── MessageTooLargeError (ValueError)   nothing was sent
      ├── ProtocolError (ValueError)          a malformed rendezvous message
@@ -28,6 +29,7 @@ from ._core.errors import (
     MCPWebRTCError,
     MessageTooLargeError,
     OversizeMessageError,
+    PeerIdentityError,
     ProtocolError,
     RendezvousRefused,
     SignalingError,
@@ -52,6 +54,7 @@ __all__ = [
     "MessageTooLargeError",
     "OversizeMessageError",
     "PeerGoneError",
+    "PeerIdentityError",
     "ProtocolError",
     "RendezvousRefused",
     "SignalingError",

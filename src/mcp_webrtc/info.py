@@ -35,6 +35,8 @@ class ConnectionInfo:
     compression: bool
     #: The WebRTC engine: ``aiortc`` or ``libwebrtc``.
     engine: str
+    #: The peer's verified identity (the public key line it signed with), if it has one.
+    peer_key: str | None = None
 
     @classmethod
     def of(cls, core: Connection, path: PathInfo, label: str, engine: str) -> ConnectionInfo:
@@ -55,4 +57,5 @@ class ConnectionInfo:
             peer_max_message_size=core.peer_limit,
             compression=core.compressing,
             engine=engine,
+            peer_key=core.peer_key.line if core.peer_key else None,
         )

@@ -23,7 +23,7 @@ from ._core.signals import (
     to_json_object,
 )
 from .engines.base import Engine
-from .exceptions import ConnectError, ConnectFailureReason, SignalingError
+from .exceptions import ConnectError, ConnectFailureReason, PeerIdentityError, SignalingError
 from .signaling import Signaling
 
 logger = logging.getLogger("mcp_webrtc.peer")
@@ -72,7 +72,7 @@ class Negotiation:
     async def _describe(self, kind: Literal["offer", "answer"], sdp: str) -> None:
         if self._keep_host is not None:
             sdp = keep_candidates(sdp, self._keep_host)
-        description = DescriptionSignal(kind, self._core.local_description(sdp))
+        description = DescriptionSignal(kind, self._core.local_description(sdp, kind))
         await self._signaling.send(to_json_object(description))
         self._described = True
         early, self._early = self._early, []
@@ -133,7 +133,11 @@ class Negotiation:
             logger.warning("ignoring unknown signal (%s): %.200r", signal.why, signal.raw)
 
     async def _apply_remote(self, signal: DescriptionSignal) -> None:
-        sdp, ignored = self._core.remote_description(signal.sdp)
+        try:  # an identity that does not verify: the engine never sees the description
+            sdp, ignored = self._core.remote_description(signal.sdp, signal.type)
+        except PeerIdentityError as exc:
+            self._outcome.connect_failed(exc)
+            return
         for note in ignored:
             logger.warning("ignoring a malformed attribute of the peer's %s: %s", signal.type, note)
         try:

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
+from ._core.identity import Identity, PublicKey
 from .exceptions import ConfigurationError
 
 MiB = 1024 * 1024
@@ -96,6 +97,15 @@ class WebRTCOptions:
             (aioice asks for 256 KiB, too little for fast transfers: dropped datagrams stall
             SCTP for a retransmission timeout). Capped by ``net.core.rmem_max``. aiortc
             only: libwebrtc sizes its own sockets.
+        identity: This side's Ed25519 identity key (:class:`~mcp_webrtc.identity.Identity`,
+            e.g. ``load_identity()``): it signs the DTLS fingerprints of every description
+            this side signals, so the peer can check who it talks to whoever relays the
+            signaling (docs/protocol.md §8). ``None``: descriptions are not signed.
+        expect_peer_keys: Public key lines (``mcp-webrtc-ed25519 AAAA...``) of which the
+            peer must prove one: its description must be signed by it, checked before
+            the engine sees the description, so DTLS can only complete with the key's
+            holder. Otherwise :class:`~mcp_webrtc.exceptions.PeerIdentityError` and no MCP
+            message is sent. Empty (default): any peer, signed or not (plain peers too).
     """
 
     engine: Literal["auto", "aiortc", "libwebrtc"] = "auto"
@@ -114,6 +124,8 @@ class WebRTCOptions:
     send_low_watermark: int = 32 * 1024
     max_receive_queue: int = 16 * MiB
     udp_receive_buffer: int = 4 * MiB
+    identity: Identity | None = None
+    expect_peer_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.engine not in ("auto", "aiortc", "libwebrtc"):
@@ -137,6 +149,13 @@ class WebRTCOptions:
             raise ConfigurationError("channel_label is longer than 65535 bytes")
         for entry in self.host_candidates or ():
             _check_host_entry(entry)
+        if isinstance(self.expect_peer_keys, str):
+            raise ConfigurationError("expect_peer_keys must be a tuple of public key lines")
+        self.peer_keys()  # each line must parse
+
+    def peer_keys(self) -> tuple[PublicKey, ...]:
+        """:attr:`expect_peer_keys`, parsed."""
+        return tuple(PublicKey.parse(line) for line in self.expect_peer_keys)
 
 
 def _check_host_entry(entry: str) -> None:

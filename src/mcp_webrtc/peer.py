@@ -90,6 +90,8 @@ class DataChannelPeer:
                 options.compression,
                 options.max_receive_queue,
                 CHANNEL_RATES.get(self.engine, CHANNEL_RATES["aiortc"]),
+                options.identity,
+                options.peer_keys(),
             )
         )
         self._engine: Engine | None = None  # created once signaling is connected

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import anyio
@@ -71,7 +71,7 @@ class StdioProxy:
 
     def __init__(
         self,
-        open_peer: Callable[[], DataChannelPeer],
+        open_peer: Callable[[], AbstractAsyncContextManager[DataChannelPeer]],
         *,
         stdin: int,
         stdout: int,

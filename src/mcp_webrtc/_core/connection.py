@@ -31,8 +31,17 @@ from .framing import (
     Outgoing,
     Payload,
 )
+from .identity import (
+    Identity,
+    Kind,
+    PublicKey,
+    check_expected,
+    sign_description,
+    verify_description,
+)
 from .ratelimit import TokenBucket
 from .sdp import (
+    CAPABILITY_ATTRIBUTE,
     RemoteCapabilities,
     add_capability,
     count_candidates,
@@ -64,6 +73,10 @@ class Settings:
     #: What the channel moves, in bytes per second, until measured (the engine's typical
     #: rate): compressing a message must be faster than sending what it saves.
     channel_rate: float
+    #: Signs our descriptions (§8); ``None``: unsigned.
+    identity: Identity | None = None
+    #: Keys of which the peer must prove one (empty: any peer).
+    expect_peer_keys: tuple[PublicKey, ...] = ()
 
 
 class Connection:
@@ -86,17 +99,32 @@ class Connection:
         self.channel_rate = settings.channel_rate
         self._rate_measured = False
         self.messages_sent = self.messages_received = 0
+        #: The key the peer's description was signed with (verified), if any.
+        self.peer_key: PublicKey | None = None
+        self._local_sdp = self._remote_sdp = ""
 
     # ---------------------------------------------------------------- negotiation
 
-    def local_description(self, sdp: str) -> str:
-        """The SDP to signal: the engine's, with our capability line (§3)."""
+    def local_description(self, sdp: str, kind: Kind = "offer") -> str:
+        """The SDP to signal: the engine's, with our capability line (§3), signed by our
+        identity when we have one (§8)."""
         settings = self.settings
-        return add_capability(sdp, settings.max_message_size, deflate=settings.compression)
+        sdp = add_capability(sdp, settings.max_message_size, deflate=settings.compression)
+        if settings.identity is not None:
+            offer = self._remote_sdp if kind == "answer" else None
+            sdp = sign_description(settings.identity, kind, sdp, CAPABILITY_ATTRIBUTE, offer)
+        self._local_sdp = sdp
+        return sdp
 
-    def remote_description(self, sdp: str) -> tuple[str, tuple[str, ...]]:
+    def remote_description(self, sdp: str, kind: Kind = "answer") -> tuple[str, tuple[str, ...]]:
         """Take the peer's description: returns the SDP to give the engine (malformed size
-        attributes removed) and notes on what was ignored, for a log line."""
+        attributes removed) and notes on what was ignored, for a log line. Raises
+        :class:`PeerIdentityError` when its signature is bad or not by an expected key."""
+        offer = self._local_sdp if kind == "answer" else None
+        key = verify_description(kind, sdp, CAPABILITY_ATTRIBUTE, offer)
+        check_expected(key, self.settings.expect_peer_keys)
+        self.peer_key = key
+        self._remote_sdp = sdp
         self.remote = parse_capabilities(sdp)
         self.remote_candidates += count_candidates(sdp)
         return drop_bad_size_lines(sdp), self.remote.ignored

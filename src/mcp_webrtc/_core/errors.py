@@ -86,6 +86,8 @@ class ConnectFailureReason(enum.Enum):
     CHANNEL_NOT_OPENED = "the data channel did not open"
     #: The peer said bye, or its signaling closed, before the connection was up.
     PEER_LEFT = "the peer left before the connection was established"
+    #: The peer's description is not signed by the identity key expected of it.
+    PEER_IDENTITY = "the peer's identity could not be verified"
 
 
 class ConnectError(MCPWebRTCError, ConnectionError):
@@ -96,6 +98,14 @@ class ConnectError(MCPWebRTCError, ConnectionError):
         self.detail = detail
         text = reason.value + (f" ({detail})" if detail else "")
         super().__init__(text)
+
+
+class PeerIdentityError(ConnectError):
+    """The peer did not prove the identity expected of it: its description was unsigned,
+    signed by another key, or altered on the way. Raised before any MCP message is sent."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(ConnectFailureReason.PEER_IDENTITY, detail)
 
 
 class ConnectTimeoutError(ConnectError, TimeoutError):

@@ -6,11 +6,18 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigurationError, MCPWebRTCError
+from .._core.identity import KEY_TYPE, Identity, PublicKey
+from ..exceptions import ConfigurationError, MCPWebRTCError, PeerIdentityError
+from ..identity import KnownServers, default_identity_path, write_identity
 from .parser import webrtc_options
+
+if TYPE_CHECKING:
+    from ..peer import DataChannelPeer
 
 
 def token_lines(path: str) -> list[str]:
@@ -142,15 +149,45 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         target = StdioServer(args.command[0], args.command[1:], env=env)
     else:
         raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
+    keys = authorized_keys(args.authorized_keys) if args.authorized_keys else []
     await serve(
         target,
         args.url,
         room=room,
         token=args.token,
         client_token=args.client_token,
-        options=webrtc_options(args),
+        options=webrtc_options(args, keys),
         max_sessions=args.max_sessions,
     )
+    return 0
+
+
+def authorized_keys(path: str) -> list[str]:
+    """The public key lines of an authorized-keys file (OpenSSH style: options before the
+    key type are allowed; blank lines and # comments are skipped)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    keys = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        at = line.find(KEY_TYPE)
+        if at < 0:
+            raise ConfigurationError(f"{path}:{number}: no {KEY_TYPE} key")
+        keys.append(PublicKey.parse(line[at:]).line)
+    if not keys:
+        raise ConfigurationError(f"{path} lists no key: no client could connect")
+    return keys
+
+
+async def cmd_keygen(args: argparse.Namespace) -> int:
+    identity = Identity.generate(args.comment)
+    path = write_identity(identity, args.out or default_identity_path(), force=args.force)
+    print(f"wrote the private key to {path}", file=sys.stderr)
+    print(identity.public.line)
+    print(f"fingerprint {identity.public.fingerprint}", file=sys.stderr)
     return 0
 
 
@@ -161,17 +198,39 @@ async def cmd_connect(args: argparse.Namespace) -> int:
     from ..websocket_signaling import WebSocketSignaling
 
     problem: MCPWebRTCError | None = args.problem
+    known = KnownServers(args.known_servers)
+    recorded = None
     try:  # a mistake here is told to the MCP client too, as the answer to its initialize
         room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
-        options = webrtc_options(args)
+        pinned = list(args.server_key)
+        if not pinned:  # trust on first use: the key recorded for this room, if any
+            recorded = known.lookup(args.url, room)
+            pinned = [recorded.line] if recorded else []
+        options = webrtc_options(args, pinned)
     except MCPWebRTCError as exc:
         problem = problem or exc
 
-    def open_peer() -> DataChannelPeer:
+    @asynccontextmanager
+    async def open_peer() -> AsyncIterator[DataChannelPeer]:
         if problem is not None:
             raise problem
         signaling = WebSocketSignaling(args.url, room, args.token)
-        return DataChannelPeer(signaling, options, initiator=bool(options.initiator))
+        try:
+            initiator = bool(options.initiator)
+            async with DataChannelPeer(signaling, options, initiator=initiator) as peer:
+                key = peer.info().peer_key
+                if key and not args.server_key and recorded is None:
+                    known.record(args.url, room, PublicKey.parse(key))
+                    status(f"recorded the server's key {PublicKey.parse(key).fingerprint}")
+                yield peer
+        except PeerIdentityError as exc:
+            if recorded is None:
+                raise
+            raise PeerIdentityError(
+                f"{exc.detail}. The server of room {room!r} at {args.url} proved key "
+                f"{recorded.fingerprint} before ({known.path}). If it changed its key on "
+                f"purpose, run: mcp-webrtc forget-server {args.url} --room {room}"
+            ) from None
 
     def status(text: str) -> None:
         print(f"mcp-webrtc: {text}", file=sys.stderr, flush=True)
@@ -196,4 +255,19 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"signal": cmd_signal, "serve": cmd_serve, "connect": cmd_connect, "demo": cmd_demo}
+async def cmd_forget_server(args: argparse.Namespace) -> int:
+    known = KnownServers(args.known_servers)
+    room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
+    found = known.forget(args.url, room)
+    print(f"{'forgot' if found else 'no key recorded for'} room {room!r} at {args.url}")
+    return 0 if found else 1
+
+
+COMMANDS = {
+    "signal": cmd_signal,
+    "serve": cmd_serve,
+    "connect": cmd_connect,
+    "demo": cmd_demo,
+    "keygen": cmd_keygen,
+    "forget-server": cmd_forget_server,
+}

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
+from ..identity import load_identity
 from ..options import LOOPBACK_ONLY, IceServer, WebRTCOptions
 from ..proxy import EOF_TIMEOUT
 from ..rendezvous.config import RendezvousConfig
@@ -98,9 +100,14 @@ def _add_ice_flags(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="a peer silent this long is gone (default %(default)s)",
     )
+    group.add_argument(
+        "--identity",
+        metavar="FILE",
+        help="this side's identity key (default: the one `mcp-webrtc keygen` wrote, if any)",
+    )
 
 
-def webrtc_options(args: argparse.Namespace) -> WebRTCOptions:
+def webrtc_options(args: argparse.Namespace, peer_keys: Sequence[str] = ()) -> WebRTCOptions:
     servers: list[IceServer] = []
     stun = args.stun if args.stun is not None else _env_list("MCP_WEBRTC_STUN")
     turn = args.turn if args.turn is not None else _env_list("MCP_WEBRTC_TURN")
@@ -121,6 +128,8 @@ def webrtc_options(args: argparse.Namespace) -> WebRTCOptions:
         host_candidates=hosts,
         connect_timeout=args.connect_timeout,
         dead_peer_timeout=args.dead_peer_timeout,
+        identity=load_identity(args.identity),
+        expect_peer_keys=tuple(peer_keys),
     )
 
 
@@ -217,6 +226,12 @@ def _add_serve(commands: Any) -> None:
         help="pass this variable of serve's environment to the server",
     )
     srv.add_argument("--max-sessions", type=int, default=MAX_SESSIONS)
+    srv.add_argument(
+        "--authorized-keys",
+        metavar="FILE",
+        help="only clients proving one of these keys connect (one public key line each, "
+        "as `mcp-webrtc keygen` prints; # comments)",
+    )
     _add_ice_flags(srv)
     srv.set_defaults(command=[])
 
@@ -252,7 +267,41 @@ def _add_connect(commands: Any) -> None:
         metavar="SECONDS",
         help="after end of stdin, wait this long for the answers still due",
     )
+    con.add_argument(
+        "--server-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="the server's public key line: refuse any other (default: trust the key seen "
+        "first for this rendezvous and room, as recorded in --known-servers)",
+    )
+    con.add_argument(
+        "--known-servers",
+        metavar="FILE",
+        help="where server keys seen first are recorded (default: known_servers in the "
+        "configuration directory)",
+    )
     _add_ice_flags(con)
+
+
+def _add_keygen(commands: Any) -> None:
+    gen = commands.add_parser(
+        "keygen",
+        help="create an identity key (Ed25519) and print its public key line",
+    )
+    gen.add_argument("--out", metavar="FILE", help="where to write the private key")
+    gen.add_argument("--comment", default="", help="comment after the public key")
+    gen.add_argument("--force", action="store_true", help="replace an existing key file")
+
+
+def _add_forget_server(commands: Any) -> None:
+    forget = commands.add_parser(
+        "forget-server",
+        help="forget the key recorded for a room (after its server changed key on purpose)",
+    )
+    forget.add_argument("url", help="rendezvous URL, as given to connect")
+    forget.add_argument("--room", default=os.environ.get("MCP_WEBRTC_ROOM"))
+    forget.add_argument("--known-servers", metavar="FILE", help="the known-servers file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,5 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_signal(commands)
     _add_serve(commands)
     _add_connect(commands)
+    _add_keygen(commands)
+    _add_forget_server(commands)
     commands.add_parser("demo", help="rendezvous, server and client in one process")
     return parser

@@ -1,0 +1,253 @@
+"""Peer identity (docs/protocol.md §8): signed descriptions, pinned and recorded server
+keys, authorized client keys, and a man in the middle built from the library itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mcp_webrtc import ConnectError, ConnectionInfo, PeerIdentityError
+from mcp_webrtc._core.identity import (
+    Identity,
+    PublicKey,
+    fingerprints,
+    sign_description,
+    signed_message,
+    verify_description,
+)
+from mcp_webrtc._core.sdp import CAPABILITY_ATTRIBUTE
+from mcp_webrtc.bridges import bridge
+from mcp_webrtc.serve import connect
+
+from . import support
+from .support import mcp_client, options, rendezvous, serving, text_of
+from .test_protocol_spec import VECTORS
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST, CLIENT = "id-host", "id-client"
+IDENTITY_VECTORS = [v for v in VECTORS if v["kind"] == "identity"]
+
+
+def unsigned(sdp: str) -> str:
+    """``sdp`` without the identity fields of its capability line."""
+    head, sep, rest = sdp.partition(";identity=")
+    return head + rest[rest.index("\r\n") :] if sep else sdp
+
+
+# ------------------------------------------------------------------ the spec's vectors
+
+
+@pytest.mark.parametrize("vector", IDENTITY_VECTORS, ids=lambda v: v.get("why", v["type"]))
+def test_identity_vectors(vector: dict[str, Any]) -> None:
+    kind, sdp, offer = vector["type"], vector["sdp"], vector.get("offer")
+    expected = PublicKey.parse(vector["key"])
+    if not vector["valid"]:
+        with pytest.raises(PeerIdentityError):
+            verify_description(kind, sdp, CAPABILITY_ATTRIBUTE, offer)
+        return
+    assert verify_description(kind, sdp, CAPABILITY_ATTRIBUTE, offer) == expected
+    assert expected.fingerprint == vector["fingerprint"]
+    signer = Identity(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["seed"])))
+    assert signer.public == expected
+    assert sign_description(signer, kind, unsigned(sdp), CAPABILITY_ATTRIBUTE, offer) == sdp
+    if "message" in vector:
+        fields = "1;max-message-size=134217728;compression=deflate-raw"
+        built = signed_message(kind, fields, fingerprints(sdp), [], expected)
+        assert built.decode() == vector["message"]
+
+
+def test_the_vectors_cover_every_refusal() -> None:
+    whys = {v.get("why") for v in IDENTITY_VECTORS if not v["valid"]}
+    assert len(whys) >= 4, whys
+
+
+def test_public_key_lines_are_checked() -> None:
+    key = Identity.generate("me@here").public
+    assert PublicKey.parse(key.line) == key
+    assert PublicKey.parse(key.line).comment == "me@here"
+    for bad in ("ssh-ed25519 AAAA", "mcp-webrtc-ed25519 !!!", "mcp-webrtc-ed25519 AAAA"):
+        with pytest.raises(Exception, match="key"):
+            PublicKey.parse(bad)
+
+
+# ------------------------------------------------------------------ over real connections
+
+
+def info_of(transport: Any) -> ConnectionInfo:
+    info: ConnectionInfo = transport.connection_info()
+    return info
+
+
+@pytest.mark.anyio
+async def test_a_pinned_server_key_connects_and_names_the_peer(engine: str) -> None:
+    server_id, client_id = Identity.generate(), Identity.generate()
+    async with (
+        rendezvous(HOST) as server,
+        serving(server.url, HOST, CLIENT, options=options(identity=server_id)),
+    ):
+        pinned = options(identity=client_id, expect_peer_keys=(server_id.public.line,))
+        transport = connect(server.url, room="lab", token=CLIENT, options=pinned)
+        async with mcp_client(transport) as session:
+            assert text_of(await session.call_tool("greet", {"name": "k"})) == "Hello, k!"
+            assert info_of(transport).peer_key == server_id.public.line
+
+
+@asynccontextmanager
+async def man_in_the_middle(url: str, real_room: str) -> AsyncIterator[list[str]]:
+    """A host that registered room "lab" (it holds a host token) and bridges every client
+    to the real server in ``real_room``: it reads and could change every message. Yields
+    the methods it saw."""
+    seen: list[str] = []
+
+    async def relay(read: Any, write: Any) -> None:
+        upstream = connect(url, room=real_room, token=CLIENT, options=options())
+        async with upstream as (up_read, up_write):
+
+            async def spy() -> AsyncIterator[Any]:
+                async for item in read:
+                    message = getattr(item.message, "root", item.message)  # mcp 1.x wraps
+                    seen.append(getattr(message, "method", "answer"))
+                    yield item
+
+            await bridge((spy(), write), (up_read, up_write))
+
+    mitm_identity = Identity.generate("mallory")
+    async with serving(url, HOST, CLIENT, relay, options=options(identity=mitm_identity)):
+        yield seen
+
+
+@pytest.mark.anyio
+async def test_a_man_in_the_middle_is_refused_when_the_server_key_is_pinned(engine: str) -> None:
+    server_id = Identity.generate()
+    async with (
+        rendezvous(HOST) as server,
+        serving(server.url, HOST, CLIENT, room="real", options=options(identity=server_id)),
+        man_in_the_middle(server.url, "real") as seen,
+    ):
+        # unpinned, the client talks to the real server through the middle, unaware
+        transport = connect(server.url, room="lab", token=CLIENT, options=options())
+        async with mcp_client(transport) as session:
+            assert text_of(await session.call_tool("greet", {"name": "m"})) == "Hello, m!"
+        assert "tools/call" in seen
+        # pinned: refused before any MCP message is sent
+        before = len(seen)
+        pinned = options(expect_peer_keys=(server_id.public.line,))
+        transport = connect(server.url, room="lab", token=CLIENT, options=pinned)
+        with pytest.raises(PeerIdentityError, match="not the expected"):
+            async with transport:
+                pass
+        assert len(seen) == before
+
+
+@pytest.mark.anyio
+async def test_an_unlisted_client_key_never_reaches_the_server(engine: str) -> None:
+    alice, mallory = Identity.generate("alice"), Identity.generate("mallory")
+    reached: list[str] = []
+
+    async def handler(read: Any, write: Any) -> None:
+        reached.append("session")
+        async for _ in read:
+            pass
+
+    served = options(identity=Identity.generate(), expect_peer_keys=(alice.public.line,))
+    async with (
+        rendezvous(HOST) as server,
+        serving(server.url, HOST, CLIENT, handler, options=served),
+    ):
+        for who in (mallory, None):
+            transport = connect(server.url, room="lab", token=CLIENT, options=options(identity=who))
+            with pytest.raises(ConnectError, match="identity could not be verified"):
+                async with transport:  # the server says bye, naming the reason
+                    await anyio.sleep(5)  # not reached: refused while connecting
+        assert reached == []
+        transport = connect(server.url, room="lab", token=CLIENT, options=options(identity=alice))
+        async with transport:
+            await support.wait_until(lambda: reached == ["session"])
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def mcp_webrtc(
+    *args: str, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_webrtc", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    done = mcp_webrtc("keygen", "--comment", "me@laptop", env=env)
+    assert done.returncode == 0, done.stderr
+    key = PublicKey.parse(done.stdout)
+    assert key.comment == "me@laptop"
+    assert key.fingerprint in done.stderr
+    written = tmp_path / "mcp-webrtc" / "identity.pem"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert "PRIVATE KEY" in written.read_text()
+    again = mcp_webrtc("keygen", env=env)
+    assert again.returncode != 0
+    assert "--force" in again.stderr
+
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+
+
+@pytest.mark.anyio
+async def test_connect_records_the_server_key_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    """Trust on first use, as SSH: the first connection records the key; a different key
+    for the same rendezvous and room is refused, naming both fingerprints and the cure."""
+    first, second = Identity.generate("first"), Identity.generate("second")
+    known = tmp_path / "known_servers"
+    env = {**os.environ, "MCP_WEBRTC_ENGINE": support.ENGINE}
+    connect_args = ["connect", "--room", "lab", "--token", CLIENT]
+    connect_args += ["--host-candidates", "loopback", "--known-servers", str(known)]
+    line = json.dumps(INIT) + "\n"
+    async with rendezvous(HOST) as server:
+        run = [server.url, *connect_args[1:]]
+        for identity, refused in ((first, False), (first, False), (second, True)):
+            async with serving(server.url, HOST, CLIENT, options=options(identity=identity)):
+                done = await anyio.to_thread.run_sync(
+                    lambda: mcp_webrtc("connect", *run, env=env, stdin=line)
+                )
+            answer = json.loads(done.stdout.splitlines()[0])
+            if refused:
+                assert "error" in answer, answer
+                assert first.public.fingerprint in answer["error"]["message"]
+                assert second.public.fingerprint in answer["error"]["message"]
+                assert "forget-server" in answer["error"]["message"]
+            else:
+                assert answer["result"]["serverInfo"], answer
+        assert known.read_text().count("mcp-webrtc-ed25519") == 1
+        forgot = mcp_webrtc(
+            "forget-server", server.url, "--room", "lab", "--known-servers", str(known), env=env
+        )
+        assert forgot.returncode == 0, forgot.stderr
+        assert "mcp-webrtc-ed25519" not in known.read_text()
