@@ -203,6 +203,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> Non
     written = tmp_path / "mcp-webrtc" / "identity.pem"
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert "PRIVATE KEY" in written.read_text()
+    assert PublicKey.parse((tmp_path / "mcp-webrtc" / "identity.pem.pub").read_text()) == key
     again = mcp_webrtc("keygen", env=env)
     assert again.returncode != 0
     assert "--force" in again.stderr
@@ -251,3 +252,54 @@ async def test_connect_records_the_server_key_and_refuses_a_changed_one(tmp_path
         )
         assert forgot.returncode == 0, forgot.stderr
         assert "mcp-webrtc-ed25519" not in known.read_text()
+
+
+@pytest.mark.anyio
+async def test_serve_prints_the_command_that_reaches_it(tmp_path: Path) -> None:
+    """The invitation `serve` prints at start works as printed (with the client token
+    put in a file), pins the server's key, and never shows the client token."""
+    import shlex
+
+    from anyio.streams.buffered import BufferedByteReceiveStream
+
+    from mcp_webrtc.identity import write_identity
+
+    identity = Identity.generate("laptop")
+    key_file = write_identity(identity, tmp_path / "server.pem")
+    token_file = tmp_path / "client.token"
+    token_file.write_text(CLIENT + "\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    async with rendezvous(HOST) as server:
+        args = support.serve_args(server.url, HOST, CLIENT, "--identity", str(key_file))
+        args += ["--app", "tests.app:SERVER"]
+        command = [sys.executable, "-m", "mcp_webrtc", *args]
+        host = await anyio.open_process(command, cwd=ROOT, env=env)
+        try:
+            assert host.stderr is not None
+            stderr = BufferedByteReceiveStream(host.stderr)
+
+            async def line() -> str:
+                return (await stderr.receive_until(b"\n", 65536)).decode()
+
+            with anyio.fail_after(30):
+                printed = [await line()]
+                while not printed[-1].startswith("  mcp-webrtc connect"):
+                    printed.append(await line())
+                printed += [await line(), await line()]  # the configuration entry
+            assert CLIENT not in "".join(printed)
+            assert '"mcpServers"' in printed[-2]
+            words = shlex.split(printed[-3])
+            pinned = PublicKey.parse(words[words.index("--server-key") + 1])
+            assert pinned == identity.public
+            assert pinned.comment == "laptop"  # kept beside the key, in server.pem.pub
+            words[words.index("CLIENT_TOKEN_FILE")] = str(token_file)
+            words += ["--host-candidates", "loopback", "--known-servers", str(tmp_path / "k")]
+            await support.wait_registered(server)
+            done = await anyio.to_thread.run_sync(
+                lambda: mcp_webrtc(*words[1:], env=env, stdin=json.dumps(INIT) + "\n")
+            )
+        finally:
+            host.kill()
+            await host.aclose()
+        answer = json.loads(done.stdout.splitlines()[0])
+        assert answer["result"]["serverInfo"], (answer, done.stderr)

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_webrtc import MessageTooLargeError
+from mcp_webrtc import Identity, MessageTooLargeError
 from mcp_webrtc.serve import connect
 
 from .support import make_server, mcp_client, options, payload, rendezvous, serving, text_of
@@ -28,10 +28,14 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 HOST_TOKEN, CLIENT_TOKEN = "node-host", "node-client"
 
 
-async def test_node_sdk_client_calls_a_python_server() -> None:
+@pytest.mark.parametrize("signed", [False, True], ids=["plain", "server-with-identity"])
+async def test_node_sdk_client_calls_a_python_server(signed: bool) -> None:
+    """simple-peer with the TypeScript SDK; a server that signs its descriptions (§8) is
+    still reached by this plain peer, which ignores the identity fields."""
+    served = options(identity=Identity.generate() if signed else None)
     async with (
         rendezvous(HOST_TOKEN) as server,
-        serving(server.url, HOST_TOKEN, CLIENT_TOKEN, make_server("python")),
+        serving(server.url, HOST_TOKEN, CLIENT_TOKEN, make_server("python"), options=served),
     ):
         with anyio.fail_after(60):
             done = await anyio.run_process(

@@ -50,12 +50,21 @@ def load_identity(path: str | Path | None = None) -> Identity | None:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigurationError(f"cannot read the identity key {path}: {exc.strerror}") from None
-    return Identity.from_pem(data)
+    comment = ""
+    with contextlib.suppress(OSError, ConfigurationError):  # the comment is a nicety
+        comment = PublicKey.parse(public_key_path(path).read_text()).comment
+    return Identity.from_pem(data, comment)
+
+
+def public_key_path(path: Path) -> Path:
+    """Where the public key line of the private key at ``path`` is kept (``<path>.pub``)."""
+    return path.with_name(path.name + ".pub")
 
 
 def write_identity(identity: Identity, path: str | Path, *, force: bool = False) -> Path:
-    """Write ``identity``'s private key to ``path`` (mode 0600, directories 0700), refusing
-    to replace an existing file unless ``force``; returns the path."""
+    """Write ``identity``'s private key to ``path`` (mode 0600, directories 0700) and its
+    public key line to ``<path>.pub``, refusing to replace an existing key unless
+    ``force``; returns the path."""
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
@@ -66,6 +75,7 @@ def write_identity(identity: Identity, path: str | Path, *, force: bool = False)
     with os.fdopen(fd, "wb") as out:
         os.fchmod(out.fileno(), 0o600)
         out.write(identity.to_pem())
+    public_key_path(path).write_text(identity.public.line + "\n")
     return path
 
 

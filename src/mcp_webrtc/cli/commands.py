@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -150,16 +152,33 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     else:
         raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
     keys = authorized_keys(args.authorized_keys) if args.authorized_keys else []
+    options = webrtc_options(args, keys)
+    print(invitation(args.url, room, options.identity), file=sys.stderr, flush=True)
     await serve(
         target,
         args.url,
         room=room,
         token=args.token,
         client_token=args.client_token,
-        options=webrtc_options(args, keys),
+        options=options,
         max_sessions=args.max_sessions,
     )
     return 0
+
+
+def invitation(url: str, room: str, identity: Identity | None) -> str:
+    """What a client needs to connect: the command, and the entry for a desktop
+    assistant's MCP configuration. The client token is never shown (a placeholder)."""
+    words = ["mcp-webrtc", "connect", url, "--room", room, "--token-file", "CLIENT_TOKEN_FILE"]
+    if identity is not None:
+        words += ["--server-key", identity.public.line]
+    entry = {room: {"command": words[0], "args": words[1:]}}
+    config = json.dumps(entry)[1:-1]
+    hint = "" if identity else " (no identity key: run `mcp-webrtc keygen` so they can pin it)"
+    return (
+        f"mcp-webrtc: clients connect with{hint}:\n  {shlex.join(words)}\n"
+        f'mcp-webrtc: in a desktop assistant\'s "mcpServers":\n  {config}'
+    )
 
 
 def authorized_keys(path: str) -> list[str]:
