@@ -41,6 +41,7 @@ WEBRTC_MODULES = {
     "test_bridges",
     "test_browser",
     "test_errors",
+    "test_access",
     "test_identity",
     "test_lab",
     "test_mcp_session",

@@ -25,6 +25,8 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._compat import find_lowlevel_server
+from ._core.policy import Gate
+from .access import Access, gated
 from .bridges import SessionHandler, bridge, stdio_command_handler
 from .exceptions import ConnectError, MCPWebRTCError, RendezvousRefused, SignalingError
 from .info import ConnectionInfo
@@ -50,20 +52,27 @@ def connect(
     return WebRTCClientTransport(WebSocketSignaling(url, room, token), options)
 
 
-async def _one_session(target: object, session: HostSession, options: WebRTCOptions) -> None:
+async def _one_session(
+    target: object, session: HostSession, options: WebRTCOptions, access: Access
+) -> None:
     transport = WebRTCServerTransport(session, options)
+
+    def gate() -> Gate | None:
+        info = transport.connection_info()
+        _log_connected(session, info)
+        return access.gate(str(session.session), info)
+
     try:
         if find_lowlevel_server(target) is not None:
-            await run_server(target, transport)
-        elif isinstance(target, StdioServer):  # JSON-RPC passed through, never parsed
+            await run_server(target, gated(transport, gate))
+        elif isinstance(target, StdioServer):  # JSON-RPC passed through unless gated
             initiator = True if options.initiator is None else options.initiator
             async with DataChannelPeer(session, options, initiator=initiator) as peer:
                 _log_connected(session, peer.info())
-                await target.serve_peer(peer)
+                await target.serve_peer(peer, access.gate(str(session.session), peer.info()))
         else:
             handler: SessionHandler = target  # type: ignore[assignment]
-            async with transport as (read, write):
-                _log_connected(session, transport.connection_info())
+            async with gated(transport, gate) as (read, write):
                 await handler(read, write)
     except ConnectError as exc:
         logger.warning("session %s did not connect: %s", session.session, exc)
@@ -88,8 +97,11 @@ def _log_connected(session: HostSession, info: ConnectionInfo) -> None:
 class _Sessions:
     """The sessions of one ``serve``: started in one task group, counted, ended together."""
 
-    def __init__(self, tg: TaskGroup, target: object, options: WebRTCOptions, limit: int):
+    def __init__(
+        self, tg: TaskGroup, target: object, options: WebRTCOptions, limit: int, access: Access
+    ) -> None:
         self._tg, self._target, self._options, self._limit = tg, target, options, limit
+        self._access = access
         self.active = 0
         self._idle = anyio.Event()
         self._idle.set()
@@ -106,7 +118,7 @@ class _Sessions:
 
     async def _run(self, session: HostSession) -> None:
         try:
-            await _one_session(self._target, session, self._options)
+            await _one_session(self._target, session, self._options, self._access)
         finally:
             self.active -= 1
             if self.active == 0:
@@ -128,9 +140,11 @@ async def serve(
     client_token: str,
     options: WebRTCOptions | None = None,
     max_sessions: int = MAX_SESSIONS,
+    access: Access | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``target`` to every client joining ``room`` (see the module docstring).
+    ``access``: what each peer may use, and the audit log (:class:`~mcp_webrtc.access.Access`).
 
     With ``await task_group.start(serve, ...)`` the caller resumes once the room is
     registered. Raises :class:`RendezvousRefused` for a wrong host token or a room that
@@ -141,7 +155,7 @@ async def serve(
     fatal: SignalingError | None = None
     backoff = 0.5
     async with anyio.create_task_group() as tg:
-        sessions = _Sessions(tg, target, options, max_sessions)
+        sessions = _Sessions(tg, target, options, max_sessions, access or Access())
         while True:
             try:
                 async with RendezvousHost(url, room, token, client_token) as host:

@@ -15,6 +15,7 @@ killed (after 2 more), as the SDK's stdio client does.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from ._core import jsonrpc
+from ._core.policy import Gate
 from .exceptions import MessageTooLargeError
 
 if TYPE_CHECKING:
@@ -98,8 +100,9 @@ class StdioServer:
         self.env = dict(env or {})
         self.cwd = cwd
 
-    async def serve_peer(self, peer: DataChannelPeer) -> None:
-        """Run one process for ``peer`` until either ends."""
+    async def serve_peer(self, peer: DataChannelPeer, gate: Gate | None = None) -> None:
+        """Run one process for ``peer`` until either ends; with a ``gate``, what the peer
+        may use and see is checked (and recorded) on the way."""
         from mcp.client.stdio import get_default_environment
 
         process = await anyio.open_process(
@@ -113,26 +116,33 @@ class StdioServer:
             async with anyio.create_task_group() as tg:
 
                 async def to_process() -> None:
-                    await self._to_process(peer, process)
+                    await self._to_process(peer, process, gate)
                     tg.cancel_scope.cancel()
 
                 async def from_process() -> None:
-                    await self._from_process(peer, process)
+                    await self._from_process(peer, process, gate)
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(to_process)
                 tg.start_soon(from_process)
         finally:
+            if gate is not None:
+                gate.end(peer.gone_reason or "the server process ended")
             with anyio.CancelScope(shield=True):
                 await stop(process)
 
-    async def _to_process(self, peer: DataChannelPeer, process: Process) -> None:
+    async def _to_process(self, peer: DataChannelPeer, process: Process, gate: Gate | None) -> None:
         assert process.stdin is not None
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             async for payload in peer:
+                if gate is not None and (answer := gate.from_peer(_json(payload), len(payload))):
+                    await peer.send(answer)  # refused: the process never sees it
+                    continue
                 await process.stdin.send(as_line(payload))
 
-    async def _from_process(self, peer: DataChannelPeer, process: Process) -> None:
+    async def _from_process(
+        self, peer: DataChannelPeer, process: Process, gate: Gate | None
+    ) -> None:
         assert process.stdout is not None
         lines = LineReceiver(process.stdout, peer.options.max_message_size)
         while (item := await lines.receive()) is not None:
@@ -141,7 +151,12 @@ class StdioServer:
                 if line is None:
                     limit = peer.options.max_message_size
                     raise MessageTooLargeError(size, limit, "this side's")
-                await peer.send(line.decode("utf-8", errors="replace"))
+                text = line.decode("utf-8", errors="replace")
+                if gate is not None:
+                    message = _json(text)
+                    shown = gate.from_server(message, len(line))
+                    text = text if shown is message else json.dumps(shown)
+                await peer.send(text)
             except MessageTooLargeError as exc:
                 await self._undeliverable(peer, process, line or head, exc)
         logger.info("the MCP server process ended")
@@ -196,3 +211,12 @@ def _kill(process: Process) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     else:
         process.kill()
+
+
+def _json(payload: str | bytes | bytearray) -> object:
+    """A message parsed for the gate; what is not JSON passes as ``None`` (the server
+    answers it as it would)."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        return None

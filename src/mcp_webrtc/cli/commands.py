@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import shlex
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core.identity import KEY_TYPE, Identity, PublicKey
+from .._core.policy import Policy
+from ..access import Access
 from ..exceptions import ConfigurationError, MCPWebRTCError, PeerIdentityError
 from ..identity import KnownServers, default_identity_path, write_identity
 from .parser import webrtc_options
@@ -151,18 +154,25 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         target = StdioServer(args.command[0], args.command[1:], env=env)
     else:
         raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
-    keys = authorized_keys(args.authorized_keys) if args.authorized_keys else []
-    options = webrtc_options(args, keys)
+    keys = authorized_keys(args.authorized_keys) if args.authorized_keys else {}
+    options = webrtc_options(args, [key.line for key in keys])
     print(invitation(args.url, room, options.identity), file=sys.stderr, flush=True)
-    await serve(
-        target,
-        args.url,
-        room=room,
-        token=args.token,
-        client_token=args.client_token,
-        options=options,
-        max_sessions=args.max_sessions,
-    )
+    with contextlib.ExitStack() as stack:
+        audit = None
+        if args.audit:
+            out = sys.stderr if args.audit == "-" else stack.enter_context(_append(args.audit))
+            audit = _audit_writer(out)
+        policies = {key.base64: policy for key, policy in keys.items()}
+        await serve(
+            target,
+            args.url,
+            room=room,
+            token=args.token,
+            client_token=args.client_token,
+            options=options,
+            max_sessions=args.max_sessions,
+            access=Access(policies, audit=audit, payloads=args.audit_payloads),
+        )
     return 0
 
 
@@ -181,21 +191,39 @@ def invitation(url: str, room: str, identity: Identity | None) -> str:
     )
 
 
-def authorized_keys(path: str) -> list[str]:
-    """The public key lines of an authorized-keys file (OpenSSH style: options before the
-    key type are allowed; blank lines and # comments are skipped)."""
+def _append(path: str) -> TextIO:
+    try:
+        return open(path, "a", buffering=1)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot open the audit log {path}: {exc.strerror}") from None
+
+
+def _audit_writer(out: TextIO) -> Callable[[dict[str, Any]], None]:
+    def write(record: dict[str, Any]) -> None:
+        out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+        out.flush()
+
+    return write
+
+
+def authorized_keys(path: str) -> dict[PublicKey, Policy]:
+    """The keys of an authorized-keys file and each one's policy (OpenSSH style: options
+    such as ``tools="a,b"`` before the key type; blank lines and # comments skipped)."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
-    keys = []
+    keys = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         at = line.find(KEY_TYPE)
         if at < 0:
             raise ConfigurationError(f"{path}:{number}: no {KEY_TYPE} key")
-        keys.append(PublicKey.parse(line[at:]).line)
+        try:
+            keys[PublicKey.parse(line[at:])] = Policy.parse(line[:at].strip().rstrip(","))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}:{number}: {exc}") from None
     if not keys:
         raise ConfigurationError(f"{path} lists no key: no client could connect")
     return keys

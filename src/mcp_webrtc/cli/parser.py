@@ -230,7 +230,19 @@ def _add_serve(commands: Any) -> None:
         "--authorized-keys",
         metavar="FILE",
         help="only clients proving one of these keys connect (one public key line each, "
-        "as `mcp-webrtc keygen` prints; # comments)",
+        'as `mcp-webrtc keygen` prints, optionally after tools="a,b", resources="uri*", '
+        'prompts="p": what that client may use; # comments)',
+    )
+    srv.add_argument(
+        "--audit",
+        metavar="FILE",
+        help="append one JSON line per request (time, peer, method, name, duration, bytes, "
+        "outcome; '-' for stderr)",
+    )
+    srv.add_argument(
+        "--audit-payloads",
+        action="store_true",
+        help="also record each request's params and answer (they may hold secrets)",
     )
     _add_ice_flags(srv)
     srv.set_defaults(command=[])
