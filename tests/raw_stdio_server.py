@@ -3,6 +3,7 @@
 ``python -m tests.raw_stdio_server LOG``: each line read is appended to LOG as it came;
 each request is answered ``{"result": {"line": <the line>}, "jsonrpc": "2.0", "id": ID}``,
 with ``id`` last and two spaces after each colon, as no JSON library writes it by default.
+Requests for the method ``tests/hold`` are never answered (work that runs for long).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ if __name__ == "__main__":
         for raw in sys.stdin.buffer:
             log.write(raw)
             message = json.loads(raw)
-            if "id" in message and "method" in message:
+            if "id" in message and "method" in message and message["method"] != "tests/hold":
                 line = raw.rstrip(b"\n").decode()
                 answer = (
                     '{"result":  {"line":  ' + json.dumps(line) + '},  "jsonrpc":  "2.0",  "id":  '

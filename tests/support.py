@@ -73,9 +73,18 @@ def digest(data: str) -> str:
     return f"{hashlib.sha256(data.encode()).hexdigest()}:{len(data)}"
 
 
+#: Calls of ``wait`` cancelled in this process, by their ``seconds``.
+CANCELLED_WAITS: list[float] = []
+
+
 async def wait(seconds: float) -> str:
-    """Sleep, then answer: a call that stays pending."""
-    await anyio.sleep(seconds)
+    """Sleep, then answer: a call that stays pending (recorded in :data:`CANCELLED_WAITS`
+    when cancelled)."""
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        CANCELLED_WAITS.append(seconds)
+        raise
     return "done"
 
 

@@ -557,3 +557,53 @@ async def test_bridges_pass_messages_through_byte_for_byte(tmp_path: Path) -> No
     expected = '{"result":  {"line":  ' + json.dumps(sent) + '},  "jsonrpc":  "2.0",  "id":  "a-1"}'
     assert line == expected  # the server's own formatting, untouched
     assert log.read_text() == sent + "\n"  # and the client's, at the server
+
+
+# ------------------------------------------------------------------ a peer that leaves
+
+
+async def test_a_stdio_server_is_told_the_requests_of_a_peer_that_left_are_cancelled(
+    tmp_path: Path,
+) -> None:
+    """Work a peer asked for and no longer waits for is cancelled: the stdio server gets
+    notifications/cancelled for each unanswered request (servers that do not stop on
+    end of input would otherwise run it for minutes)."""
+    log = tmp_path / "lines"
+    child = ["--", sys.executable, "-m", "tests.raw_stdio_server", str(log)]
+    held = request(5, "tests/hold")  # never answered by this server
+    async with rendezvous() as server, serve_process(server.url, *child):
+        await wait_registered(server)
+        async with process(*connect_args(server.url)) as client:
+            await client.send(request(4, "raw/echo"))
+            assert (await client.recv())["id"] == 4  # answered: not cancelled later
+            await client.send(held)
+            await support.wait_until(lambda: log.exists() and "tests/hold" in log.read_text())
+            client.process.send_signal(signal.SIGTERM)  # connect says bye and leaves
+            assert await client.exit_status() == 0
+
+        def cancellations() -> list[dict[str, Any]]:
+            seen = [json.loads(line) for line in log.read_text().splitlines()]
+            return [m for m in seen if m.get("method") == "notifications/cancelled"]
+
+        await support.wait_until(lambda: cancellations() != [])
+    (note,) = cancellations()
+    assert note["params"]["requestId"] == 5
+    assert "went away" in note["params"]["reason"]
+
+
+async def test_an_in_process_server_cancels_the_calls_of_a_peer_that_left() -> None:
+    from mcp_webrtc._compat import parse_message
+
+    def message(obj: dict[str, Any]) -> Any:
+        return parse_message(json.dumps(obj))
+
+    async with rendezvous() as server, support.serving(server.url, HOST_TOKEN, CLIENT_TOKEN):
+        transport = connect(server.url, room="lab", token=CLIENT_TOKEN, options=support.options())
+        async with transport as (read, write):
+            await write.send(message(initialize(1)))
+            await read.receive()
+            await write.send(message(INITIALIZED))
+            await write.send(message(call(2, "wait", {"seconds": 613})))
+            await support.wait_until(lambda: transport.connection_info().messages_sent >= 3)
+        # left without cancelling: the server's handler is cancelled, not run for 10 minutes
+        await support.wait_until(lambda: 613 in support.CANCELLED_WAITS)

@@ -29,6 +29,8 @@ from ._core import jsonrpc
 from ._core.policy import Gate
 from .exceptions import MessageTooLargeError
 
+Pending = dict[jsonrpc.RequestId, None]
+
 if TYPE_CHECKING:
     from .peer import DataChannelPeer
 
@@ -112,41 +114,52 @@ class StdioServer:
             stderr=None,  # the server's log goes where serve's goes
             start_new_session=True,
         )
+        pending: dict[jsonrpc.RequestId, None] = {}  # the peer's requests not yet answered
         try:
             async with anyio.create_task_group() as tg:
 
                 async def to_process() -> None:
-                    await self._to_process(peer, process, gate)
+                    await self._to_process(peer, process, gate, pending)
                     tg.cancel_scope.cancel()
 
                 async def from_process() -> None:
-                    await self._from_process(peer, process, gate)
+                    await self._from_process(peer, process, gate, pending)
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(to_process)
                 tg.start_soon(from_process)
         finally:
+            why = peer.gone_reason or "the server process ended"
             if gate is not None:
-                gate.end(peer.gone_reason or "the server process ended")
+                gate.end(why)
             with anyio.CancelScope(shield=True):
+                await _cancel(process, pending, f"the peer went away ({why})")
                 await stop(process)
 
-    async def _to_process(self, peer: DataChannelPeer, process: Process, gate: Gate | None) -> None:
+    async def _to_process(
+        self, peer: DataChannelPeer, process: Process, gate: Gate | None, pending: Pending
+    ) -> None:
         assert process.stdin is not None
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
             async for payload in peer:
                 if gate is not None and (answer := gate.from_peer(_json(payload), len(payload))):
                     await peer.send(answer)  # refused: the process never sees it
                     continue
+                kind, request_id = jsonrpc.envelope(payload) or ("notification", None)
+                if kind == "request" and request_id is not None:
+                    pending[request_id] = None
                 await process.stdin.send(as_line(payload))
 
     async def _from_process(
-        self, peer: DataChannelPeer, process: Process, gate: Gate | None
+        self, peer: DataChannelPeer, process: Process, gate: Gate | None, pending: Pending
     ) -> None:
         assert process.stdout is not None
         lines = LineReceiver(process.stdout, peer.options.max_message_size)
         while (item := await lines.receive()) is not None:
             line, head, size = item
+            answered = jsonrpc.envelope(line or head, request_ids=False)
+            if answered is not None and answered[0] == "response" and answered[1] is not None:
+                pending.pop(answered[1], None)
             try:
                 if line is None:
                     limit = peer.options.max_message_size
@@ -179,6 +192,19 @@ class StdioServer:
             await peer.send(
                 jsonrpc.error_response(request_id, jsonrpc.MESSAGE_TOO_LARGE, message, data)
             )
+
+
+async def _cancel(process: Process, pending: Pending, reason: str) -> None:
+    """Tell the process that the peer's requests still running are cancelled
+    (``notifications/cancelled``), so that it stops their work; bounded, best effort."""
+    if not pending or process.stdin is None:
+        return
+    with anyio.move_on_after(EXIT_GRACE), contextlib.suppress(Exception):
+        for request_id in pending:
+            params = {"requestId": request_id, "reason": reason}
+            note = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+            await process.stdin.send(as_line(json.dumps(note)))
+        logger.info("cancelled %d request(s) the peer left pending", len(pending))
 
 
 async def stop(process: Process) -> None:
