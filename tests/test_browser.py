@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from mcp_webrtc import Identity, PeerIdentityError
 from mcp_webrtc.rendezvous import RendezvousServer
 from mcp_webrtc.serve import connect
 
@@ -185,6 +186,60 @@ async def test_python_client_calls_tools_hosted_by_the_page() -> None:
             # a large argument from Python to the page goes in chunks the page reassembles
             big = await client.call_tool("multiply", {"a": 2, "b": 3, "pad": "x" * 400_000})
             assert text_of(big) == "6"
+
+
+@asynccontextmanager
+async def signing_server(identity: Identity) -> AsyncIterator[RendezvousServer]:
+    async with (
+        rendezvous(HOST_TOKEN) as server,
+        serving(server.url, HOST_TOKEN, CLIENT_TOKEN, options=options(identity=identity)),
+    ):
+        yield server
+
+
+@pytest.mark.parametrize("pinned", ["right", "wrong"])
+async def test_the_inspector_pins_the_server_key(pinned: str) -> None:
+    """The page checks the Python server's signature with WebCrypto Ed25519 (§8)."""
+    identity, other = Identity.generate(), Identity.generate()
+    key = (identity if pinned == "right" else other).public.line
+    async with signing_server(identity) as server, page_on(server) as page:
+        await page.fill("#token", CLIENT_TOKEN)
+        await page.fill("#server-key", key)
+        await page.click("#connect")
+        if pinned == "right":
+            await page.wait_for_selector('body[data-state="connected"]', timeout=30_000)
+            shown = await page.evaluate("window.mcpInspector.client.transport.peerKey")
+            assert shown == identity.public.line
+        else:
+            await page.wait_for_selector('body[data-state="failed"]', timeout=15_000)
+            assert "not the expected one" in (await page.text_content("#error") or "")
+
+
+SIGNING_HOST = """
+async ([url, room, hostToken, clientToken]) => {
+  const m = await import('/mcp-webrtc.js');
+  const identity = await m.generateIdentity();
+  window.pageHost = await m.hostTools(url, room, hostToken, clientToken, {
+    page_title: {description: 'The title of this page', handler: () => document.title},
+  }, {name: 'signed-tab', identity});
+  return identity.line;
+}
+"""
+
+
+async def test_a_page_with_an_identity_is_pinned_by_a_python_client() -> None:
+    async with rendezvous(HOST_TOKEN) as server, page_on(server) as page:
+        line = await page.evaluate(SIGNING_HOST, [server.url, "tab", HOST_TOKEN, CLIENT_TOKEN])
+        pinned = options(expect_peer_keys=(line,))
+        transport = connect(server.url, room="tab", token=CLIENT_TOKEN, options=pinned)
+        async with mcp_client(transport) as client:
+            assert text_of(await client.call_tool("page_title", {})) == "mcp-webrtc inspector"
+            assert transport.connection_info().peer_key == line
+        wrong = options(expect_peer_keys=(Identity.generate().public.line,))
+        transport = connect(server.url, room="tab", token=CLIENT_TOKEN, options=wrong)
+        with pytest.raises(PeerIdentityError):
+            async with transport:
+                pass
 
 
 async def test_the_page_releases_its_connection_when_the_server_leaves() -> None:

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import {
   FrameDecoder, FrameError, OversizeMessage, abortFrame, addCapability, firstFrame,
   nextFrame, parseCapabilities, sniffRequestId, RendezvousHost,
+  identityFromSeed, keyFingerprint, signDescription, verifyDescription,
 } from "../../src/mcp_webrtc/assets/mcp-webrtc.js";
 
 const spec = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
@@ -118,4 +119,22 @@ test("a host session uses the fresh ICE servers of its peer-joined", () => {
   assert.equal(closed, 0);
   host._dispatch({ type: "error", code: "rate-limited", session: "s1" });
   assert.equal(closed, 1);
+});
+
+test("identity vectors (§8): verified, refused, and signed alike", async () => {
+  const cases = vectors.filter((v) => v.kind === "identity");
+  assert.ok(cases.length >= 4);
+  for (const v of cases) {
+    if (!v.valid) {
+      await assert.rejects(verifyDescription(v.type, v.sdp, v.offer ?? null), (e) => e.code === "peer-identity", v.why);
+      continue;
+    }
+    const key = v.key.split(" ").slice(0, 2).join(" ");
+    assert.equal(await verifyDescription(v.type, v.sdp, v.offer ?? null), key);
+    assert.equal(await keyFingerprint(v.key), v.fingerprint);
+    const signer = await identityFromSeed(unhex(v.seed));
+    assert.equal(signer.line, key);
+    const plain = v.sdp.replace(/;identity=[^\r\n]*/, "");
+    assert.equal(await signDescription(signer, v.type, plain, v.offer ?? null), v.sdp);
+  }
 });
