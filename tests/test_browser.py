@@ -242,6 +242,43 @@ async def test_a_page_with_an_identity_is_pinned_by_a_python_client() -> None:
                 pass
 
 
+IDENTITY_VECTORS_IN_PAGE = """
+async (vectors) => {
+  const m = await import('/mcp-webrtc.js');
+  const unhex = (t) => Uint8Array.from(t.match(/../g), (b) => parseInt(b, 16));
+  const outcomes = [];
+  for (const v of vectors) {
+    let verified = null;
+    try { verified = await m.verifyDescription(v.type, v.sdp, v.offer ?? null); }
+    catch (error) { verified = error.code; }
+    let resigned = null;
+    if (v.valid) {
+      const signer = await m.identityFromSeed(unhex(v.seed));
+      const plain = v.sdp.replace(/;identity=[^\\r\\n]*/, '');
+      resigned = (await m.signDescription(signer, v.type, plain, v.offer ?? null)) === v.sdp;
+    }
+    outcomes.push([verified, resigned]);
+  }
+  return outcomes;
+}
+"""
+
+
+async def test_the_page_agrees_with_the_identity_vectors() -> None:
+    """The spec's identity vectors (docs/protocol.md §8) in Chromium's WebCrypto."""
+    from .test_protocol_spec import VECTORS
+
+    vectors = [v for v in VECTORS if v["kind"] == "identity"]
+    async with python_server() as server, page_on(server) as page:
+        outcomes = await page.evaluate(IDENTITY_VECTORS_IN_PAGE, vectors)
+    for vector, (verified, resigned) in zip(vectors, outcomes, strict=True):
+        if vector["valid"]:
+            assert verified == " ".join(vector["key"].split()[:2])
+            assert resigned is True
+        else:
+            assert verified == "peer-identity", vector["why"]
+
+
 async def test_the_page_releases_its_connection_when_the_server_leaves() -> None:
     """Regression: a session ended by the remote side left the page's RTCPeerConnection
     and its rendezvous WebSocket open."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,40 @@ async def test_serve_prints_the_command_that_reaches_it(tmp_path: Path) -> None:
             await host.aclose()
         answer = json.loads(done.stdout.splitlines()[0])
         assert answer["result"]["serverInfo"], (answer, done.stderr)
+
+
+@pytest.mark.anyio
+async def test_with_authorized_keys_the_client_token_is_optional(tmp_path: Path) -> None:
+    """Keys alone admit clients: serve needs no client token, connect sends none, and a
+    client without a listed key is still refused."""
+    from mcp_webrtc.identity import write_identity
+
+    alice = Identity.generate("alice")
+    key_file = write_identity(alice, tmp_path / "alice.pem")
+    (tmp_path / "authorized").write_text(alice.public.line + "\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "empty")}
+    for name in ("MCP_WEBRTC_CLIENT_TOKEN", "MCP_WEBRTC_TOKEN"):
+        env.pop(name, None)
+    async with rendezvous(HOST) as server:
+        args = ["serve", server.url, "--room", "lab", "--token", HOST, "--engine", support.ENGINE]
+        args += ["--authorized-keys", str(tmp_path / "authorized"), "--host-candidates"]
+        args += ["loopback", "--app", "tests.app:SERVER"]
+        host = await anyio.open_process(
+            [sys.executable, "-m", "mcp_webrtc", *args], cwd=ROOT, env=env
+        )
+        try:
+            await support.wait_registered(server)
+            base = ["connect", server.url, "--room", "lab", "--host-candidates", "loopback"]
+            base += ["--known-servers", str(tmp_path / "known")]
+            answers = []
+            for extra in (["--identity", str(key_file)], []):
+                stdin = json.dumps(INIT) + "\n"
+                run = partial(mcp_webrtc, *base, *extra, env=env, stdin=stdin)
+                done = await anyio.to_thread.run_sync(run)
+                answers.append(json.loads(done.stdout.splitlines()[0]))
+        finally:
+            host.kill()
+            await host.aclose()
+    listed, unlisted = answers
+    assert listed["result"]["serverInfo"], listed
+    assert "identity could not be verified" in unlisted["error"]["message"], unlisted

@@ -20,6 +20,7 @@ from ._core.identity import KEY_TYPE, Identity, PublicKey
 from .exceptions import ConfigurationError
 
 __all__ = [
+    "KEYS_ONLY_TOKEN",
     "Identity",
     "KnownServers",
     "PublicKey",
@@ -27,6 +28,12 @@ __all__ = [
     "load_identity",
     "write_identity",
 ]
+
+
+#: The client token of a room whose server admits clients by key alone (``serve
+#: --authorized-keys`` without ``--client-token``); ``connect`` sends it when given none.
+#: Not a secret: anyone may join such a room, and only listed keys connect.
+KEYS_ONLY_TOKEN = "mcp-webrtc-keys-only"
 
 
 def config_dir() -> Path:

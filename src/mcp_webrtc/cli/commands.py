@@ -18,7 +18,7 @@ from .._core.identity import KEY_TYPE, Identity, PublicKey
 from .._core.policy import Policy
 from ..access import Access
 from ..exceptions import ConfigurationError, MCPWebRTCError, PeerIdentityError
-from ..identity import KnownServers, default_identity_path, write_identity
+from ..identity import KEYS_ONLY_TOKEN, KnownServers, default_identity_path, write_identity
 from .parser import webrtc_options
 
 if TYPE_CHECKING:
@@ -51,22 +51,32 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
     """Fill in tokens from files and the environment; return every secret to redact."""
     if args.name == "serve":
         args.token = one_token(args.token, args.token_file, "--token", "MCP_WEBRTC_TOKEN")
-        args.client_token = one_token(
-            args.client_token,
-            args.client_token_file,
-            "--client-token",
-            "MCP_WEBRTC_CLIENT_TOKEN",
+        keys_only = args.authorized_keys and not (
+            args.client_token or args.client_token_file or os.environ.get("MCP_WEBRTC_CLIENT_TOKEN")
         )
-        found = [args.token, args.client_token]
+        if keys_only:  # the keys are the gate: any client may join, only listed ones connect
+            args.client_token = KEYS_ONLY_TOKEN
+        else:
+            args.client_token = one_token(
+                args.client_token,
+                args.client_token_file,
+                "--client-token",
+                "MCP_WEBRTC_CLIENT_TOKEN",
+            )
+        found = [args.token, "" if keys_only else args.client_token]
     elif args.name == "connect":
-        args.token = one_token(
-            args.token,
-            args.token_file,
-            "--token",
-            "MCP_WEBRTC_CLIENT_TOKEN",
-            "MCP_WEBRTC_TOKEN",
-        )
-        found = [args.token]
+        env_token = os.environ.get("MCP_WEBRTC_CLIENT_TOKEN") or os.environ.get("MCP_WEBRTC_TOKEN")
+        if args.token or args.token_file or env_token:
+            args.token = one_token(
+                args.token,
+                args.token_file,
+                "--token",
+                "MCP_WEBRTC_CLIENT_TOKEN",
+                "MCP_WEBRTC_TOKEN",
+            )
+            found = [args.token]
+        else:  # a room whose server admits clients by key alone
+            args.token, found = KEYS_ONLY_TOKEN, []
     elif args.name == "signal":
         args.host_token = [
             *(args.host_token or []),
