@@ -341,3 +341,39 @@ async def test_with_authorized_keys_the_client_token_is_optional(tmp_path: Path)
     listed, unlisted = answers
     assert listed["result"]["serverInfo"], listed
     assert "identity could not be verified" in unlisted["error"]["message"], unlisted
+
+
+@pytest.mark.anyio
+async def test_a_rendezvous_that_rewrites_the_fingerprint_is_caught(engine: str) -> None:
+    """A rendezvous putting its own DTLS fingerprint in the server's signed offer (to sit in
+    the middle) breaks the signature: the client refuses, pinned or not."""
+    import re
+
+    from mcp_webrtc import MemorySignaling
+    from mcp_webrtc.peer import open_peer
+
+    from .support import TapSignaling
+
+    def rewrite(signal: dict[str, Any]) -> list[Any]:
+        if signal.get("type") == "offer":
+            forged = "a=fingerprint:sha-256 " + ":".join(["5A"] * 32)
+            signal = {**signal, "sdp": re.sub(r"a=fingerprint:[^\r\n]*", forged, signal["sdp"])}
+        return [signal]
+
+    a, b = MemorySignaling.create_pair()
+    server_side = TapSignaling(a, rewrite)
+    outcomes: dict[str, BaseException | None] = {}
+
+    async def side(name: str, signaling: Any, opts: Any, initiator: bool) -> None:
+        try:
+            async with open_peer(signaling, opts, initiator=initiator):
+                outcomes[name] = None
+        except Exception as exc:
+            outcomes[name] = exc
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(side, "server", server_side, options(identity=Identity.generate()), True)
+            tg.start_soon(side, "client", b, options(), False)
+    assert isinstance(outcomes["client"], PeerIdentityError), outcomes
+    assert "altered or forged" in str(outcomes["client"])
