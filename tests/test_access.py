@@ -192,3 +192,60 @@ async def test_a_stdio_child_behind_serve_enforces_the_authorized_keys_options(
     }
     assert all(r["peer"] == alice.public.fingerprint for r in records)
     assert "secret" not in audit.read_text()  # no arguments without --audit-payloads
+
+
+# ------------------------------------------------------------------ labeled client tokens
+
+
+@pytest.mark.anyio
+async def test_the_host_learns_which_labeled_token_a_client_joined_with() -> None:
+    from mcp_webrtc import RendezvousRefused
+    from mcp_webrtc.websocket_signaling import RendezvousHost, WebSocketSignaling
+
+    labeled = {"alice@laptop": "alice-secret", "ci": "ci-secret"}
+    async with (
+        rendezvous(HOST) as server,
+        RendezvousHost(server.url, "lab", HOST, CLIENT, labeled_tokens=labeled) as host,
+    ):
+        sessions = host.sessions()
+        for token, label in (("ci-secret", "ci"), (CLIENT, None), ("alice-secret", "alice@laptop")):
+            client = WebSocketSignaling(server.url, "lab", token)
+            await client.connect()
+            with anyio.fail_after(10):
+                session = await sessions.__anext__()
+            assert session.label == label
+            await client.close()
+        with pytest.raises(RendezvousRefused):
+            await WebSocketSignaling(server.url, "lab", "guess").connect()
+
+
+def test_a_client_tokens_file_gives_labels_tokens_and_options(tmp_path: Path) -> None:
+    from mcp_webrtc.cli.commands import labeled_tokens
+
+    path = tmp_path / "tokens"
+    path.write_text('# who may join\ntools="greet", prompts="" alice s3cret\nci t0ken\n')
+    found = labeled_tokens(str(path))
+    assert found["alice"] == ("s3cret", Policy(tools=("greet",), prompts=()))
+    assert found["ci"] == ("t0ken", Policy())
+    path.write_text('tools="greet" s3cret\n')
+    with pytest.raises(ConfigurationError, match="not a label"):
+        labeled_tokens(str(path))
+
+
+@pytest.mark.anyio
+async def test_a_token_label_limits_its_client_and_names_it_in_the_audit(engine: str) -> None:
+    records: list[dict[str, Any]] = []
+    access = Access(labels={"alice": Policy(tools=("greet",))}, audit=records.append)
+    async with (
+        rendezvous(HOST) as server,
+        serving(server.url, HOST, CLIENT, access=access, labeled_tokens={"alice": "alice-token"}),
+    ):
+        transport = connect(server.url, room="lab", token="alice-token", options=options())
+        async with mcp_client(transport) as session:
+            assert [t.name for t in (await session.list_tools()).tools] == ["greet"]
+        transport = connect(server.url, room="lab", token=CLIENT, options=options())
+        async with mcp_client(transport) as session:  # the room's own token: no limits
+            assert "echo" in {t.name for t in (await session.list_tools()).tools}
+    peers = {(r["peer"], r["method"]) for r in records}
+    assert ("token:alice", "tools/list") in peers
+    assert ("token", "tools/list") in peers

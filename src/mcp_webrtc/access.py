@@ -30,23 +30,30 @@ __all__ = ["Access", "Policy", "gated"]
 class Access:
     """Per-peer policies (by public key, base64) and the audit sink of one ``serve``."""
 
-    #: The policy of each listed key; peers proving another key, or none, get ``default``.
+    #: The policy of each listed key; peers proving another key, or none, get the policy of
+    #: the client token label they joined with (``labels``), else ``default``.
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    labels: Mapping[str, Policy] = field(default_factory=dict)
     default: Policy = field(default_factory=Policy)
     #: Receives one record (a JSON-ready dict) per request a peer made.
     audit: Callable[[dict[str, Any]], None] | None = None
     #: Whether records carry the request's params and the answer (never by default).
     payloads: bool = False
 
-    def gate(self, session: str, info: ConnectionInfo) -> Gate | None:
-        """The gate for a session whose connection is ``info``; ``None`` when there is
-        nothing to enforce or record."""
+    def gate(self, session: str, info: ConnectionInfo, label: str | None = None) -> Gate | None:
+        """The gate for a session whose connection is ``info`` (joined with the client
+        token ``label``); ``None`` when there is nothing to enforce or record."""
         key = PublicKey.parse(info.peer_key) if info.peer_key else None
-        policy = self.policies.get(key.base64, self.default) if key else self.default
+        policy = self.default
+        if label is not None:
+            policy = self.labels.get(label, policy)
+        if key is not None:
+            policy = self.policies.get(key.base64, policy)
         if policy.unrestricted and self.audit is None:
             return None
+        who = f"token:{label}" if label else "token"
         peer = {
-            "peer": key.fingerprint if key else "token",
+            "peer": key.fingerprint if key else who,
             "session": session,
             "path": info.remote_candidate_type,
         }

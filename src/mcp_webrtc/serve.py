@@ -20,6 +20,7 @@ it returns within ``options.close_timeout`` and a second.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -60,7 +61,7 @@ async def _one_session(
     def gate() -> Gate | None:
         info = transport.connection_info()
         _log_connected(session, info)
-        return access.gate(str(session.session), info)
+        return access.gate(str(session.session), info, session.label)
 
     try:
         if find_lowlevel_server(target) is not None:
@@ -69,7 +70,8 @@ async def _one_session(
             initiator = True if options.initiator is None else options.initiator
             async with DataChannelPeer(session, options, initiator=initiator) as peer:
                 _log_connected(session, peer.info())
-                await target.serve_peer(peer, access.gate(str(session.session), peer.info()))
+                peer_gate = access.gate(str(session.session), peer.info(), session.label)
+                await target.serve_peer(peer, peer_gate)
         else:
             handler: SessionHandler = target  # type: ignore[assignment]
             async with gated(transport, gate) as (read, write):
@@ -141,10 +143,12 @@ async def serve(
     options: WebRTCOptions | None = None,
     max_sessions: int = MAX_SESSIONS,
     access: Access | None = None,
+    labeled_tokens: Mapping[str, str] | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``target`` to every client joining ``room`` (see the module docstring).
-    ``access``: what each peer may use, and the audit log (:class:`~mcp_webrtc.access.Access`).
+    ``access``: what each peer may use, and the audit log (:class:`~mcp_webrtc.access.Access`);
+    ``labeled_tokens``: further client tokens by label (the label names a peer to ``access``).
 
     With ``await task_group.start(serve, ...)`` the caller resumes once the room is
     registered. Raises :class:`RendezvousRefused` for a wrong host token or a room that
@@ -158,7 +162,10 @@ async def serve(
         sessions = _Sessions(tg, target, options, max_sessions, access or Access())
         while True:
             try:
-                async with RendezvousHost(url, room, token, client_token) as host:
+                registration = RendezvousHost(
+                    url, room, token, client_token, labeled_tokens=labeled_tokens
+                )
+                async with registration as host:
                     logger.info("registered room %r at %s", room, url)
                     backoff = 0.5
                     if not started:

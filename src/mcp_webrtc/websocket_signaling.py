@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import ssl
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -200,10 +201,16 @@ class HostSession:
     """The host's signaling for one joined client (created by :class:`RendezvousHost`)."""
 
     def __init__(
-        self, host: RendezvousHost, session: str, ice_servers: tuple[IceServer, ...]
+        self,
+        host: RendezvousHost,
+        session: str,
+        ice_servers: tuple[IceServer, ...],
+        label: str | None = None,
     ) -> None:
         self.host = host
         self.session = session
+        #: The label of the client token the client joined with (a labeled one), if any.
+        self.label = label
         self._send, self._receive = anyio.create_memory_object_stream[JSONObject](math.inf)
         #: STUN/TURN servers for this session (fresh TURN credentials from ``peer-joined``).
         self.ice_servers = ice_servers
@@ -243,21 +250,33 @@ class RendezvousHost(_RendezvousConnection):
     connection is lost; sessions already handed out keep working.
     """
 
-    def __init__(self, url: str, room: str, token: str, client_token: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        token: str,
+        client_token: str,
+        *,
+        labeled_tokens: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(url, room, token, **kwargs)
         self._client_token = client_token
+        self._labeled_tokens = dict(labeled_tokens or {})
         self._sessions: dict[str, HostSession] = {}
         self._new: MemoryObjectSendStream[HostSession] | None = None
         self._new_receive: MemoryObjectReceiveStream[HostSession] | None = None
         self._tg: TaskGroup | None = None
 
     async def __aenter__(self) -> RendezvousHost:
-        hello = {
+        hello: JSONObject = {
             "type": "register",
             "room": self.room,
             "token": self._token,
             "clientToken": self._client_token,
         }
+        if self._labeled_tokens:
+            hello["clientTokens"] = self._labeled_tokens
         await self._hello(hello, "registered")
         self._new, self._new_receive = anyio.create_memory_object_stream[HostSession](math.inf)
         self._tg = anyio.create_task_group()
@@ -324,7 +343,10 @@ class RendezvousHost(_RendezvousConnection):
         if kind == "peer-joined" and isinstance(session_id, str):
             fresh = message.get("iceServers")
             servers = parse_ice_servers(fresh) if fresh is not None else self.ice_servers
-            session = HostSession(self, session_id, servers)
+            label = message.get("label")
+            session = HostSession(
+                self, session_id, servers, label if isinstance(label, str) else None
+            )
             self._sessions[session_id] = session
             self._new.send_nowait(session)
         elif kind == "signal" and isinstance(session_id, str):

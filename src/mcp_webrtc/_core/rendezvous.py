@@ -22,6 +22,9 @@ PROTOCOL_VERSION = 1
 #: Rooms are names, not secrets: letters, digits and ``-_.``, 1 to 128 characters.
 ROOM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")  # use fullmatch
 MAX_TOKEN_LENGTH = 512
+#: Labeled client tokens a room may have, and what a label may hold.
+MAX_LABELED_TOKENS = 64
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}")  # use fullmatch
 
 # Error codes sent in {"type": "error", "code": ...}; fatal ones close the connection.
 UNAUTHORIZED = "unauthorized"  # bad host token, or unknown room / bad client token (one answer)
@@ -45,6 +48,8 @@ class Register:
     room: str
     token: str
     client_token: str
+    #: Further client tokens, by label: the host learns which one a client joined with.
+    labeled_tokens: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,19 @@ def _text(obj: JSONObject, key: str, limit: int = MAX_TOKEN_LENGTH) -> str:
     return value
 
 
+def _labeled_tokens(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or len(value) > MAX_LABELED_TOKENS:
+        raise ProtocolError(
+            f"'clientTokens' must be an object of at most {MAX_LABELED_TOKENS} label: token"
+        )
+    pairs = []
+    for label, token in value.items():
+        if not LABEL_PATTERN.fullmatch(label):
+            raise ProtocolError("a client token label may hold letters, digits and -_.@ only")
+        pairs.append((label, _text({"t": token}, "t")))
+    return tuple(pairs)
+
+
 def _room(obj: JSONObject) -> str:
     room = _text(obj, "room", 128)
     if not ROOM_PATTERN.fullmatch(room):
@@ -91,7 +109,8 @@ def parse_inbound(text: str | bytes) -> Inbound:
         raise ProtocolError("not a JSON object")
     kind = obj.get("type")
     if kind == "register":
-        return Register(_room(obj), _text(obj, "token"), _text(obj, "clientToken"))
+        labeled = _labeled_tokens(obj.get("clientTokens", {}))
+        return Register(_room(obj), _text(obj, "token"), _text(obj, "clientToken"), labeled)
     if kind == "join":
         return Join(_room(obj), _text(obj, "token"))
     if kind == "signal":

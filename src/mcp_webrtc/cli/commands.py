@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import json
 import os
+import secrets
 import shlex
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core.identity import KEY_TYPE, Identity, PublicKey
 from .._core.policy import Policy
+from .._core.rendezvous import LABEL_PATTERN
 from ..access import Access
 from ..exceptions import ConfigurationError, MCPWebRTCError, PeerIdentityError
 from ..identity import KEYS_ONLY_TOKEN, KnownServers, default_identity_path, write_identity
@@ -51,11 +53,15 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
     """Fill in tokens from files and the environment; return every secret to redact."""
     if args.name == "serve":
         args.token = one_token(args.token, args.token_file, "--token", "MCP_WEBRTC_TOKEN")
+        args.labeled = labeled_tokens(args.client_tokens) if args.client_tokens else {}
+        given = args.client_token or args.client_token_file
         keys_only = args.authorized_keys and not (
-            args.client_token or args.client_token_file or os.environ.get("MCP_WEBRTC_CLIENT_TOKEN")
+            given or args.labeled or os.environ.get("MCP_WEBRTC_CLIENT_TOKEN")
         )
         if keys_only:  # the keys are the gate: any client may join, only listed ones connect
             args.client_token = KEYS_ONLY_TOKEN
+        elif args.labeled and not (given or os.environ.get("MCP_WEBRTC_CLIENT_TOKEN")):
+            args.client_token = secrets.token_urlsafe(32)  # only the labeled tokens open it
         else:
             args.client_token = one_token(
                 args.client_token,
@@ -64,6 +70,7 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
                 "MCP_WEBRTC_CLIENT_TOKEN",
             )
         found = [args.token, "" if keys_only else args.client_token]
+        found += [token for token, _policy in args.labeled.values()]
     elif args.name == "connect":
         env_token = os.environ.get("MCP_WEBRTC_CLIENT_TOKEN") or os.environ.get("MCP_WEBRTC_TOKEN")
         if args.token or args.token_file or env_token:
@@ -181,7 +188,13 @@ async def cmd_serve(args: argparse.Namespace) -> int:
             client_token=args.client_token,
             options=options,
             max_sessions=args.max_sessions,
-            access=Access(policies, audit=audit, payloads=args.audit_payloads),
+            access=Access(
+                policies,
+                labels={label: policy for label, (_token, policy) in args.labeled.items()},
+                audit=audit,
+                payloads=args.audit_payloads,
+            ),
+            labeled_tokens={label: token for label, (token, _policy) in args.labeled.items()},
         )
     return 0
 
@@ -214,6 +227,26 @@ def _audit_writer(out: TextIO) -> Callable[[dict[str, Any]], None]:
         out.flush()
 
     return write
+
+
+def labeled_tokens(path: str) -> dict[str, tuple[str, Policy]]:
+    """The client tokens of a ``--client-tokens`` file by label, each with its policy: one
+    ``[options] <label> <token>`` per line (options as in authorized keys)."""
+    found: dict[str, tuple[str, Policy]] = {}
+    for number, line in enumerate(token_lines(path), 1):
+        words = line.rsplit(None, 2)
+        if len(words) < 2:
+            raise ConfigurationError(f"{path}:{number}: want '[options] <label> <token>'")
+        options, label, token = words if len(words) == 3 else ["", *words]
+        if not LABEL_PATTERN.fullmatch(label):
+            raise ConfigurationError(f"{path}:{number}: {label!r} is not a label (-_.@ allowed)")
+        try:
+            found[label] = (token, Policy.parse(options.strip().rstrip(",")))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{path}:{number}: {exc}") from None
+    if not found:
+        raise ConfigurationError(f"{path} lists no token")
+    return found
 
 
 def authorized_keys(path: str) -> dict[PublicKey, Policy]:

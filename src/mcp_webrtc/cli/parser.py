@@ -234,6 +234,12 @@ def _add_serve(commands: Any) -> None:
         'prompts="p": what that client may use; # comments)',
     )
     srv.add_argument(
+        "--client-tokens",
+        metavar="FILE",
+        help="further client tokens, one '[options] <label> <token>' per line: the label "
+        'names the client in the audit log and options such as tools="a,b" limit it',
+    )
+    srv.add_argument(
         "--audit",
         metavar="FILE",
         help="append one JSON line per request (time, peer, method, name, duration, bytes, "

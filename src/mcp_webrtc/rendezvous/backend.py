@@ -29,11 +29,19 @@ class RendezvousBackend(Protocol):
     backend (Redis, a database) can implement the same methods to spread hosts and clients
     over several rendezvous processes. Refusals raise :class:`RendezvousRefused`."""
 
-    async def register(self, room: str, client_digest: bytes, host: Endpoint) -> None: ...
+    async def register(
+        self,
+        room: str,
+        client_digest: bytes,
+        host: Endpoint,
+        labeled: tuple[tuple[str, bytes], ...] = (),
+    ) -> None: ...
 
     async def unregister(self, room: str, host: Endpoint) -> list[Endpoint]: ...
 
-    async def join(self, room: str, token: str, client: Endpoint) -> tuple[str, Endpoint]: ...
+    async def join(
+        self, room: str, token: str, client: Endpoint
+    ) -> tuple[str, Endpoint, str | None]: ...
 
     async def leave(self, session: str) -> Endpoint | None: ...
 
@@ -50,7 +58,18 @@ class RendezvousBackend(Protocol):
 class _Room:
     client_digest: bytes
     host: Endpoint
+    labeled: tuple[tuple[str, bytes], ...] = ()
     sessions: dict[str, Endpoint] = field(default_factory=dict)
+
+    def label_of(self, token: str) -> tuple[bool, str | None]:
+        """Whether ``token`` opens the room, and the label it carries (constant time in
+        which one matched: every digest is compared)."""
+        opens = proto.token_matches(token, self.client_digest)
+        found = None
+        for label, digest in self.labeled:
+            if proto.token_matches(token, digest):
+                opens, found = True, label
+        return opens, found
 
 
 class MemoryBackend:
@@ -62,14 +81,20 @@ class MemoryBackend:
         self._rooms: dict[str, _Room] = {}
         self._sessions: dict[str, str] = {}  # session -> room
 
-    async def register(self, room: str, client_digest: bytes, host: Endpoint) -> None:
+    async def register(
+        self,
+        room: str,
+        client_digest: bytes,
+        host: Endpoint,
+        labeled: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
         if room in self._rooms:
             raise RendezvousRefused(proto.ROOM_TAKEN, "this room already has a host")
         if len(self._rooms) >= self.max_rooms:
             raise RendezvousRefused(
                 proto.TOO_MANY_ROOMS, "the rendezvous holds its maximum of rooms"
             )
-        self._rooms[room] = _Room(client_digest, host)
+        self._rooms[room] = _Room(client_digest, host, labeled)
 
     async def unregister(self, room: str, host: Endpoint) -> list[Endpoint]:
         entry = self._rooms.get(room)
@@ -80,18 +105,20 @@ class MemoryBackend:
             self._sessions.pop(session, None)
         return list(entry.sessions.values())
 
-    async def join(self, room: str, token: str, client: Endpoint) -> tuple[str, Endpoint]:
+    async def join(
+        self, room: str, token: str, client: Endpoint
+    ) -> tuple[str, Endpoint, str | None]:
         entry = self._rooms.get(room)
         # One answer for an unknown room and a wrong token: rooms cannot be probed.
-        digest = entry.client_digest if entry is not None else proto.token_digest("\0")
-        if not proto.token_matches(token, digest) or entry is None:
+        opens, label = (entry or _Room(proto.token_digest("\0"), client)).label_of(token)
+        if not opens or entry is None:
             raise RendezvousRefused(proto.UNAUTHORIZED, "unknown room or wrong token")
         if len(entry.sessions) >= self.max_sessions_per_room:
             raise RendezvousRefused(proto.ROOM_FULL, "this room holds its maximum of sessions")
         session = secrets.token_urlsafe(12)
         entry.sessions[session] = client
         self._sessions[session] = room
-        return session, entry.host
+        return session, entry.host, label
 
     async def leave(self, session: str) -> Endpoint | None:
         room = self._sessions.pop(session, None)

@@ -233,7 +233,9 @@ class RendezvousServer:
             await self._refuse(me, proto.UNAUTHORIZED, "wrong host token")
             return
         try:
-            await self.backend.register(hello.room, proto.token_digest(hello.client_token), me)
+            labeled = tuple((label, proto.token_digest(t)) for label, t in hello.labeled_tokens)
+            digest = proto.token_digest(hello.client_token)
+            await self.backend.register(hello.room, digest, me, labeled)
         except RendezvousRefused as exc:
             log_event("refused", ws, reason=exc.code, room=hello.room)
             await self._refuse(me, exc.code, exc.message)
@@ -287,7 +289,7 @@ class RendezvousServer:
     async def _client(self, ws: ServerConnection, hello: proto.Join, bucket: TokenBucket) -> None:
         me = PeerConnection(ws, self.config)
         try:
-            session, host = await self.backend.join(hello.room, hello.token, me)
+            session, host, label = await self.backend.join(hello.room, hello.token, me)
         except RendezvousRefused as exc:
             log_event("refused", ws, reason=exc.code, room=hello.room)
             await self._refuse(me, exc.code, exc.message)
@@ -298,7 +300,8 @@ class RendezvousServer:
             iceservers = self.config.ice_servers(f"client-{session}")
             me.put({"type": "joined", "session": session, "iceServers": iceservers})
             fresh = self.config.ice_servers(f"host-{hello.room}")  # never expired: per session
-            await host.deliver({"type": "peer-joined", "session": session, "iceServers": fresh})
+            joined = {"type": "peer-joined", "session": session, "iceServers": fresh}
+            await host.deliver(joined if label is None else {**joined, "label": label})
             messages = self._messages(me)
             async for message in messages:
                 if not bucket.allow(time.monotonic()):
