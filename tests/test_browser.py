@@ -84,10 +84,12 @@ async def python_server() -> AsyncIterator[RendezvousServer]:
         yield server
 
 
-async def test_inspector_lists_and_calls_a_tool_of_a_python_server(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="mcp_webrtc")  # shown if it fails
+@pytest.fixture(autouse=True)
+def _our_debug_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="mcp_webrtc")  # shown when a test fails
+
+
+async def test_inspector_lists_and_calls_a_tool_of_a_python_server() -> None:
     async with python_server() as server, page_on(server) as page:
         await page.fill("#token", CLIENT_TOKEN)
         await page.click("#connect")

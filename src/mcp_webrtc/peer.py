@@ -63,7 +63,69 @@ EngineFactory = Callable[
 ]
 
 
-class DataChannelPeer:
+class _EngineEventHandlers:
+    """What the engine tells a peer (:class:`~mcp_webrtc.engines.base.EngineEvents`), and
+    the diagnosis of a connection that did not come up; the peer's lifetime is
+    :class:`DataChannelPeer`'s."""
+
+    initiator: bool
+    _core: Connection
+    _engine: Engine | None
+    _inbox: Inbox
+    _liveness: Liveness
+    _negotiation: Negotiation | None
+    _outbox: Outbox
+    _ready: asyncio.Event
+    _tg: TaskGroup | None
+
+    def connect_failed(self, error: BaseException) -> None:
+        raise NotImplementedError
+
+    def went_away(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def diagnosis(self) -> tuple[ConnectFailureReason, str]:
+        """Why a connection attempt has not come up, from where it stands."""
+        if self._engine is None:
+            snapshot = ConnectSnapshot(False, False, 0, 0, False, "new", "new")
+        else:  # the engine's view, with the remote candidates this side counted
+            found = self._engine.snapshot()
+            snapshot = replace(found, remote_candidates=self._core.remote_candidates)
+        return diagnose(snapshot, initiator=self.initiator)
+
+    def channel_open(self) -> None:
+        self._liveness.heard()
+        assert self._engine is not None
+        self._engine.hold_receiving(self._inbox.wait_for_room)
+        self._ready.set()
+
+    def channel_closed(self) -> None:
+        self.connect_failed(ConnectError(ConnectFailureReason.CHANNEL_NOT_OPENED, "it closed"))
+        self.went_away(PEER_CLOSED)
+
+    def message(self, data: str | bytes) -> None:
+        self._liveness.heard()
+        self._inbox.take(data)
+        if self._core.frames_waiting:
+            self._outbox.wake()  # error answers
+
+    def drained(self) -> None:
+        self._outbox.drained()
+
+    def local_candidate(self, candidate: CandidateSignal | None) -> None:
+        negotiation = self._negotiation
+        if negotiation is not None and not negotiation.held(candidate) and self._tg is not None:
+            self._tg.start_soon(negotiation.signal_candidate, candidate)
+
+    def failed(self) -> None:
+        self.connect_failed(ConnectError(*self.diagnosis()))
+        self.went_away("ICE/DTLS connection failed")
+
+    def closed(self) -> None:
+        self.went_away("peer connection closed")
+
+
+class DataChannelPeer(_EngineEventHandlers):
     """A peer connection with one data channel (see the module docstring)."""
 
     def __init__(
@@ -258,48 +320,6 @@ class DataChannelPeer:
     def connected(self) -> bool:
         """Whether the data channel opened (or connecting ended in failure)."""
         return self._ready.is_set()
-
-    def diagnosis(self) -> tuple[ConnectFailureReason, str]:
-        """Why a connection attempt has not come up, from where it stands."""
-        if self._engine is None:
-            snapshot = ConnectSnapshot(False, False, 0, 0, False, "new", "new")
-        else:  # the engine's view, with the remote candidates this side counted
-            found = self._engine.snapshot()
-            snapshot = replace(found, remote_candidates=self._core.remote_candidates)
-        return diagnose(snapshot, initiator=self.initiator)
-
-    # ------------------------------------------------------------------ engine events
-
-    def channel_open(self) -> None:
-        self._liveness.heard()
-        assert self._engine is not None
-        self._engine.hold_receiving(self._inbox.wait_for_room)
-        self._ready.set()
-
-    def channel_closed(self) -> None:
-        self.connect_failed(ConnectError(ConnectFailureReason.CHANNEL_NOT_OPENED, "it closed"))
-        self.went_away(PEER_CLOSED)
-
-    def message(self, data: str | bytes) -> None:
-        self._liveness.heard()
-        self._inbox.take(data)
-        if self._core.frames_waiting:
-            self._outbox.wake()  # error answers
-
-    def drained(self) -> None:
-        self._outbox.drained()
-
-    def local_candidate(self, candidate: CandidateSignal | None) -> None:
-        negotiation = self._negotiation
-        if negotiation is not None and not negotiation.held(candidate) and self._tg is not None:
-            self._tg.start_soon(negotiation.signal_candidate, candidate)
-
-    def failed(self) -> None:
-        self.connect_failed(ConnectError(*self.diagnosis()))
-        self.went_away("ICE/DTLS connection failed")
-
-    def closed(self) -> None:
-        self.went_away("peer connection closed")
 
     # ------------------------------------------------------------------ connecting
 

@@ -48,6 +48,8 @@ export class MCPWebRTCError extends Error {
 }
 
 const encoder = new TextEncoder();
+// Steps of a connection, in the console's verbose level (hidden unless asked for).
+const debug = (...args) => console.debug("mcp-webrtc:", ...args);
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------- framing (pure)
@@ -645,7 +647,7 @@ export class WebRTCTransport {
         channel.onbufferedamountlow = () => this._wakeWriters();
         channel.onmessage = (event) => this._onData(event.data);
         channel.onclose = () => this._finish(null);
-        channel.onopen = () => settle.resolve();
+        channel.onopen = () => { debug("channel open"); settle.resolve(); };
         if (channel.readyState === "open") settle.resolve();
       };
       if (this.initiator) {
@@ -686,6 +688,7 @@ export class WebRTCTransport {
 
   async _onSignal(signal) {
     const pc = this.pc;
+    debug("signal", signal?.type ?? "candidate", pc ? "" : "(before the peer connection: dropped)");
     if (!pc || !signal || typeof signal !== "object") return;
     if (signal.type === "offer" || signal.type === "answer") {
       const expected = this.initiator ? "answer" : "offer";
@@ -732,6 +735,7 @@ export class WebRTCTransport {
   }
 
   _onData(data) {
+    debug("received", typeof data === "string" ? data.length : data.byteLength, "bytes");
     let payload;
     try {
       payload = this._decoder.feed(data);
@@ -780,6 +784,7 @@ export class WebRTCTransport {
 
   /** Send one JSON-RPC message (an object). Rejects with code "too-large" or "peer-gone". */
   async send(message) {
+    debug("sending", message.method ?? `answer ${message.id}`);
     if (!this.channel || this.channel.readyState !== "open") throw new MCPWebRTCError("not connected", "peer-gone");
     const text = JSON.stringify(message);
     const data = encoder.encode(text);
