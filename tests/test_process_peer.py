@@ -159,3 +159,28 @@ async def test_a_killed_peer_is_gone_within_the_dead_peer_timeout() -> None:
         for transport, _ in transports:
             assert "no answer from the peer" in transport.peer.gone_reason
     assert all(timeout - 0.5 <= after <= timeout + 0.5 for after in gone_after), gone_after
+
+
+async def test_a_peer_killed_right_after_a_quiet_spell_is_not_credited_with_life() -> None:
+    """Regression (libwebrtc): after a quiet spell, the liveness probe dated the packets
+    it counted between two probes at their midpoint, which can fall after the peer died:
+    a peer killed just after a call was declared gone up to a second and a half late."""
+    from mcp_webrtc.liveness import Liveness
+
+    timeout = 10.0
+    quiet = Liveness(timeout)
+    async with server_process() as (process, port):
+        transport = WebRTCClientTransport(
+            TcpSocketSignaling("127.0.0.1", port), options(dead_peer_timeout=timeout)
+        )
+        async with mcp_client(transport) as client:
+            # quiet long enough to be probed a few times (the scenario, not a wait)
+            await anyio.sleep(quiet.quiet_after + 2.5 * quiet.interval)
+            await client.call_tool("greet", {"name": "last"})
+            process.kill()
+            killed_at = time.monotonic()
+            with anyio.fail_after(timeout + 10):
+                await transport.peer.wait_gone()
+            late = time.monotonic() - killed_at - timeout
+    # (libwebrtc may see its ICE fail first: sooner is fine, later is the bug)
+    assert late <= 0.4, f"gone {late:.2f} s after the timeout: {transport.peer.gone_reason}"

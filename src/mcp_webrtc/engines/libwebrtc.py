@@ -104,7 +104,8 @@ class LibwebrtcEngine:
         self._pc.on("datachannel", lambda event: self._attach(event.channel))
         self._channel: Any = None
         self._local_candidates = 0
-        self._heard = (-1, 0.0)  # (packets and STUN messages received, when counted)
+        #: Per candidate pair: packets and STUN messages received, and when counted.
+        self._heard: dict[str, tuple[int, float]] = {}
         self._rtt: float | None = None
 
     # ---------------------------------------------------------------- negotiation
@@ -235,9 +236,13 @@ class LibwebrtcEngine:
 
     async def probe(self) -> tuple[float | None, PathInfo]:
         """From libwebrtc's own checks: its STUN consent checks (every ~1.5 s) and data
-        arrive on the selected pair; when their count grew since the previous call, the
-        peer was heard in between (the midpoint is returned). One stats report (~1 ms of
-        Python each) serves both answers."""
+        arrive on the selected pair; when their count on that same pair grew since this
+        pair was last read, the peer was heard in between, so it was alive at that
+        earlier reading: that time is returned, never a later guess (which could credit a
+        dead peer with life after its end). Counts are kept per pair: once the peer is
+        gone, libwebrtc switches the selected pair back and forth, and comparing one
+        pair's count with another's looked like life. One stats report (~1 ms of Python
+        each) serves both answers."""
         found = await self._selected_pair()
         now = time.monotonic()
         if found is None:
@@ -248,9 +253,9 @@ class LibwebrtcEngine:
             + (pair.requests_received or 0)
             + (pair.packets_received or 0)
         )
-        previous, since = self._heard
-        self._heard = (count, now)
-        heard = None if previous < 0 or count == previous else (since + now) / 2
+        previous, since = self._heard.get(pair.id, (-1, 0.0))
+        self._heard[pair.id] = (count, now)
+        heard = since if 0 <= previous < count else None
         return heard, self._path(report, pair)
 
     async def path(self) -> PathInfo:
