@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mcp_webrtc.stdio_server")
 
+#: Largest message from a peer parsed whole to learn its request id (see _to_process).
+WHOLE_PARSE_LIMIT = 64 * 1024
 #: Seconds a process has to exit after its stdin closed, then after SIGTERM.
 EXIT_GRACE = 2.0
 
@@ -145,7 +147,10 @@ class StdioServer:
                 if gate is not None and (answer := gate.from_peer(_json(payload), len(payload))):
                     await peer.send(answer)  # refused: the process never sees it
                     continue
-                kind, request_id = jsonrpc.envelope(payload) or ("notification", None)
+                # the id, to cancel the work if the peer leaves; a large request whose id
+                # comes last (the TypeScript SDK's order) is not parsed whole for it
+                small = len(payload) <= WHOLE_PARSE_LIMIT
+                kind, request_id = jsonrpc.envelope(payload, request_ids=small) or ("", None)
                 if kind == "request" and request_id is not None:
                     pending[request_id] = None
                 await process.stdin.send(as_line(payload))
