@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mcp_webrtc import LOOPBACK_ONLY, Identity, WebRTCOptions
 from mcp_webrtc._core.identity import sign_description, verify_description
-from mcp_webrtc._core.sdp import CAPABILITY_ATTRIBUTE, add_capability
+from mcp_webrtc._core.sdp import add_capability
 from mcp_webrtc.engines import libwebrtc_available
 from mcp_webrtc.serve import connect
 from tests.support import make_server, mcp_client, rendezvous, serving
@@ -73,11 +73,11 @@ def crypto_cost() -> tuple[float, float]:
     count = 2000
     started = time.perf_counter()
     for _ in range(count):
-        signed = sign_description(identity, "offer", sdp, CAPABILITY_ATTRIBUTE, None)
+        signed = sign_description(identity, "offer", sdp, None)
     signing = (time.perf_counter() - started) / count
     started = time.perf_counter()
     for _ in range(count):
-        verify_description("offer", signed, CAPABILITY_ATTRIBUTE, None)
+        verify_description("offer", signed, None)
     return signing, (time.perf_counter() - started) / count
 
 

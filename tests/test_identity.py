@@ -27,7 +27,6 @@ from mcp_webrtc._core.identity import (
     signed_message,
     verify_description,
 )
-from mcp_webrtc._core.sdp import CAPABILITY_ATTRIBUTE
 from mcp_webrtc.bridges import bridge
 from mcp_webrtc.serve import connect
 
@@ -55,13 +54,13 @@ def test_identity_vectors(vector: dict[str, Any]) -> None:
     expected = PublicKey.parse(vector["key"])
     if not vector["valid"]:
         with pytest.raises(PeerIdentityError):
-            verify_description(kind, sdp, CAPABILITY_ATTRIBUTE, offer)
+            verify_description(kind, sdp, offer)
         return
-    assert verify_description(kind, sdp, CAPABILITY_ATTRIBUTE, offer) == expected
+    assert verify_description(kind, sdp, offer) == expected
     assert expected.fingerprint == vector["fingerprint"]
     signer = Identity(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["seed"])))
     assert signer.public == expected
-    assert sign_description(signer, kind, unsigned(sdp), CAPABILITY_ATTRIBUTE, offer) == sdp
+    assert sign_description(signer, kind, unsigned(sdp), offer) == sdp
     if "message" in vector:
         fields = "1;max-message-size=134217728;compression=deflate-raw"
         built = signed_message(kind, fields, fingerprints(sdp), [], expected)

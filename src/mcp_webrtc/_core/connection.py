@@ -41,7 +41,6 @@ from .identity import (
 )
 from .ratelimit import TokenBucket
 from .sdp import (
-    CAPABILITY_ATTRIBUTE,
     RemoteCapabilities,
     add_capability,
     count_candidates,
@@ -112,7 +111,7 @@ class Connection:
         sdp = add_capability(sdp, settings.max_message_size, deflate=settings.compression)
         if settings.identity is not None:
             offer = self._remote_sdp if kind == "answer" else None
-            sdp = sign_description(settings.identity, kind, sdp, CAPABILITY_ATTRIBUTE, offer)
+            sdp = sign_description(settings.identity, kind, sdp, offer)
         self._local_sdp = sdp
         return sdp
 
@@ -121,7 +120,7 @@ class Connection:
         attributes removed) and notes on what was ignored, for a log line. Raises
         :class:`PeerIdentityError` when its signature is bad or not by an expected key."""
         offer = self._local_sdp if kind == "answer" else None
-        key = verify_description(kind, sdp, CAPABILITY_ATTRIBUTE, offer)
+        key = verify_description(kind, sdp, offer)
         check_expected(key, self.settings.expect_peer_keys)
         self.peer_key = key
         self._remote_sdp = sdp

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from .errors import ConfigurationError, PeerIdentityError
+from .sdp import CAPABILITY_ATTRIBUTE
 
 #: The key type that starts a public key line.
 KEY_TYPE = "mcp-webrtc-ed25519"
@@ -150,29 +151,31 @@ def signed_message(
     return "\n".join(lines).encode()
 
 
-def _capability(sdp: str, attribute: str) -> tuple[int, str] | None:
+def _capability(sdp: str) -> tuple[int, str] | None:
     """Index and value of the capability line in ``sdp.splitlines()``."""
-    prefix = f"a={attribute}:"
+    prefix = f"a={CAPABILITY_ATTRIBUTE}:"
     for index, line in enumerate(sdp.splitlines()):
         if line.strip().startswith(prefix):
             return index, line.strip()[len(prefix) :]
     return None
 
 
-def sign_description(
-    identity: Identity, kind: Kind, sdp: str, attribute: str, offer: str | None
-) -> str:
-    """``sdp`` (which carries the capability line ``attribute``) with ``identity=`` and
-    ``signature=`` fields added to that line. ``offer``: for an answer, the offer's SDP."""
-    found = _capability(sdp, attribute)
+def _offered(kind: Kind, offer: str | None) -> list[str]:
+    """The fingerprints an answer is bound to: its offer's (none for an offer)."""
+    return fingerprints(offer) if kind == "answer" and offer is not None else []
+
+
+def sign_description(identity: Identity, kind: Kind, sdp: str, offer: str | None) -> str:
+    """``sdp`` (which carries our capability line) with ``identity=`` and ``signature=``
+    fields added to that line. ``offer``: for an answer, the offer's SDP."""
+    found = _capability(sdp)
     if found is None:
         raise ValueError("the description has no capability line to sign")
     index, fields = found
     own = fingerprints(sdp)
     if not own:
         raise ValueError("the description has no DTLS fingerprint to sign")
-    offered = fingerprints(offer) if kind == "answer" and offer is not None else []
-    message = signed_message(kind, fields, own, offered, identity.public)
+    message = signed_message(kind, fields, own, _offered(kind, offer), identity.public)
     signature = base64.b64encode(identity.sign(message)).decode()
     eol = "\r\n" if "\r\n" in sdp else "\n"
     lines = sdp.split(eol)
@@ -180,11 +183,11 @@ def sign_description(
     return eol.join(lines)
 
 
-def verify_description(kind: Kind, sdp: str, attribute: str, offer: str | None) -> PublicKey | None:
+def verify_description(kind: Kind, sdp: str, offer: str | None) -> PublicKey | None:
     """The key that signed ``sdp``, or ``None`` when it carries no identity (a plain peer,
     or one without a key). :class:`PeerIdentityError` when it carries one that does not
     verify: a forged, altered or malformed signature."""
-    found = _capability(sdp, attribute)
+    found = _capability(sdp)
     if found is None:
         return None
     fields = found[1].split(";")
@@ -197,9 +200,9 @@ def verify_description(kind: Kind, sdp: str, attribute: str, offer: str | None) 
         signature = _b64decode(values.get("signature", ""), 64, "signature")
     except ValueError as exc:
         raise PeerIdentityError(f"the peer's identity is malformed ({exc})") from None
-    offered = fingerprints(offer) if kind == "answer" and offer is not None else []
-    message = signed_message(kind, signed_fields, fingerprints(sdp), offered, key)
-    if not fingerprints(sdp) or not key.verify(signature, message):
+    own = fingerprints(sdp)
+    message = signed_message(kind, signed_fields, own, _offered(kind, offer), key)
+    if not own or not key.verify(signature, message):
         raise PeerIdentityError(
             f"the peer's {kind} is signed by {key.fingerprint} but the signature does not "
             "match its DTLS fingerprints: it was altered or forged on the way"
