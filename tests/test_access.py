@@ -86,6 +86,20 @@ def test_lists_show_only_what_the_peer_may_use() -> None:
     assert prompts["result"]["prompts"] == []  # type: ignore[index]
 
 
+def test_a_request_id_json_rpc_does_not_allow_costs_the_gate_nothing() -> None:
+    """Regression: an id that is a list or an object (unhashable) raised inside the gate,
+    which ended the peer's session instead of letting the server answer it."""
+    gate = Gate(Policy(tools=("greet",)), {})
+    for bad_id in ([1], {"a": 1}, True):
+        allowed = {"jsonrpc": "2.0", "id": bad_id, "method": "tools/call"}
+        assert gate.from_peer({**allowed, "params": {"name": "greet"}}, 10) is None
+        refused = gate.from_peer({**allowed, "params": {"name": "echo"}}, 10)
+        assert refused is not None
+        assert json.loads(refused)["id"] is None
+        answer = {"jsonrpc": "2.0", "id": bad_id, "error": {"code": -32600, "message": "x"}}
+        assert gate.from_server(answer, 10) is answer
+
+
 def test_unanswered_requests_are_recorded_when_the_session_ends() -> None:
     records: list[dict[str, Any]] = []
     gate = Gate(Policy(), {}, records.append, payloads=True)

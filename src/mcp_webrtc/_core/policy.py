@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import ConfigurationError
-from .jsonrpc import error_response, request_id_of
+from .jsonrpc import RequestId, error_response, request_id_of
 
 #: JSON-RPC error code of a request this peer is not allowed to make.
 NOT_ALLOWED = -32051
@@ -101,7 +101,7 @@ class Gate:
         self._audit = audit
         self._payloads = payloads
         self._clock = clock
-        self._pending: dict[object, _Pending] = {}
+        self._pending: dict[RequestId, _Pending] = {}
 
     def from_peer(self, message: object, size: int) -> str | None:
         """The error answer (JSON text) to send back instead of forwarding ``message``, or
@@ -115,19 +115,23 @@ class Gate:
             field = _KINDS[kind][3]
             name = params.get(field) if isinstance(params, dict) else None
         pending = _Pending(str(method), name, self._clock(), size, params)
+        request_id = request_id_of(message)  # None for an id JSON-RPC does not allow
         if kind is not None and not self.policy.allows(kind, name):
             why = f"{kind[:-1]} {name!r} is not allowed for this client"
-            answer = error_response(request_id_of(message), NOT_ALLOWED, why)
+            answer = error_response(request_id, NOT_ALLOWED, why)
             self._record(pending, "refused", len(answer), {"error": why})
             return answer
-        self._pending[_key(message["id"])] = pending
+        if request_id is not None:  # else the server answers it as the invalid request it is
+            self._pending[request_id] = pending
         return None
 
     def from_server(self, message: object, size: int) -> object:
         """``message`` as the peer may see it (list results filtered)."""
-        if not isinstance(message, dict) or "method" in message or "id" not in message:
-            return message
-        pending = self._pending.pop(_key(message["id"]), None)
+        request_id = message.get("id") if isinstance(message, dict) else None
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            return message  # not an answer to a request we recorded
+        assert isinstance(message, dict)
+        pending = None if "method" in message else self._pending.pop(request_id, None)
         if pending is None:
             return message
         kind = _LIST.get(pending.method)
@@ -166,10 +170,6 @@ class Gate:
             if isinstance(answer, dict):
                 record["answer"] = answer.get("result", answer.get("error"))
         self._audit(record)
-
-
-def _key(request_id: object) -> object:
-    return ("s", request_id) if isinstance(request_id, str) else ("n", request_id)
 
 
 def _get(item: object, field: str) -> object:
