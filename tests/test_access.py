@@ -241,9 +241,9 @@ def test_a_client_tokens_file_gives_labels_tokens_and_options(tmp_path: Path) ->
     found = labeled_tokens(str(path))
     assert found["alice"] == ("s3cret", Policy(tools=("greet",), prompts=()))
     assert found["ci"] == ("t0ken", Policy())
-    path.write_text('tools="greet" s3cret\n')
-    with pytest.raises(ConfigurationError, match="not a label"):
-        labeled_tokens(str(path))
+    path.write_text('# a comment, then a blank line\n\ntools="greet" s3cret\n')
+    with pytest.raises(ConfigurationError, match=r"tokens:3: .*not a label"):
+        labeled_tokens(str(path))  # the line number in the file, comments counted
 
 
 @pytest.mark.anyio

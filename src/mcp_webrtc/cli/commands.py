@@ -229,11 +229,22 @@ def _audit_writer(out: TextIO) -> Callable[[dict[str, Any]], None]:
     return write
 
 
+def numbered_lines(path: str) -> list[tuple[int, str]]:
+    """The lines of a configuration file that say something, stripped, with their line
+    numbers in the file (for error messages): blank lines and ``#`` comments skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
+    lines = enumerate(text.splitlines(), 1)
+    return [(n, line.strip()) for n, line in lines if line.strip() and line.lstrip()[0] != "#"]
+
+
 def labeled_tokens(path: str) -> dict[str, tuple[str, Policy]]:
     """The client tokens of a ``--client-tokens`` file by label, each with its policy: one
     ``[options] <label> <token>`` per line (options as in authorized keys)."""
     found: dict[str, tuple[str, Policy]] = {}
-    for number, line in enumerate(token_lines(path), 1):
+    for number, line in numbered_lines(path):
         words = line.rsplit(None, 2)
         if len(words) < 2:
             raise ConfigurationError(f"{path}:{number}: want '[options] <label> <token>'")
@@ -252,14 +263,8 @@ def labeled_tokens(path: str) -> dict[str, tuple[str, Policy]]:
 def authorized_keys(path: str) -> dict[PublicKey, Policy]:
     """The keys of an authorized-keys file and each one's policy (OpenSSH style: options
     such as ``tools="a,b"`` before the key type; blank lines and # comments skipped)."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from None
     keys = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, line in numbered_lines(path):
         at = line.find(KEY_TYPE)
         if at < 0:
             raise ConfigurationError(f"{path}:{number}: no {KEY_TYPE} key")
