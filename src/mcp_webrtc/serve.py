@@ -58,10 +58,13 @@ async def _one_session(
 ) -> None:
     transport = WebRTCServerTransport(session, options)
 
-    def gate() -> Gate | None:
-        info = transport.connection_info()
+    def connected(info: ConnectionInfo) -> Gate | None:
+        """Log the session as connected; the gate that its peer's access asks for."""
         _log_connected(session, info)
         return access.gate(str(session.session), info, session.label)
+
+    def gate() -> Gate | None:
+        return connected(transport.connection_info())
 
     try:
         if find_lowlevel_server(target) is not None:
@@ -69,9 +72,7 @@ async def _one_session(
         elif isinstance(target, StdioServer):  # JSON-RPC passed through unless gated
             initiator = True if options.initiator is None else options.initiator
             async with DataChannelPeer(session, options, initiator=initiator) as peer:
-                _log_connected(session, peer.info())
-                peer_gate = access.gate(str(session.session), peer.info(), session.label)
-                await target.serve_peer(peer, peer_gate)
+                await target.serve_peer(peer, connected(peer.info()))
         else:
             handler: SessionHandler = target  # type: ignore[assignment]
             async with gated(transport, gate) as (read, write):

@@ -313,10 +313,11 @@ async def cmd_connect(args: argparse.Namespace) -> int:
         try:
             initiator = bool(options.initiator)
             async with DataChannelPeer(signaling, options, initiator=initiator) as peer:
-                key = peer.info().peer_key
-                if key and not args.server_key and recorded is None:
-                    known.record(args.url, room, PublicKey.parse(key))
-                    status(f"recorded the server's key {PublicKey.parse(key).fingerprint}")
+                line = peer.info().peer_key
+                if line and not args.server_key and recorded is None:
+                    key = PublicKey.parse(line)
+                    known.record(args.url, room, key)
+                    status(f"recorded the server's key {key.fingerprint}")
                 yield peer
         except PeerIdentityError as exc:
             if recorded is None:
