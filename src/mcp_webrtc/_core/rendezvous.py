@@ -35,6 +35,7 @@ RATE_LIMITED = "rate-limited"
 BAD_MESSAGE = "bad-message"
 UNKNOWN_SESSION = "unknown-session"
 HOST_LEFT = "host-left"
+BACKEND_UNAVAILABLE = "backend-unavailable"  # the shared store (Redis) cannot be reached
 
 #: WebSocket close codes used when the rendezvous refuses a connection.
 CLOSE_POLICY = 1008  # refused: unauthorized, limits
@@ -157,6 +158,45 @@ def token_in(token: str, digests: frozenset[bytes] | set[bytes]) -> bool:
     for digest in digests:
         found |= hmac.compare_digest(candidate, digest)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class RoomKeys:
+    """What a room is opened with: digests of its host token, its client token and its
+    labeled client tokens. Every host of a room's pool must present the same."""
+
+    host: bytes
+    client: bytes
+    labeled: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, register: Register) -> RoomKeys:
+        labeled = tuple(sorted((label, token_digest(t)) for label, t in register.labeled_tokens))
+        return cls(token_digest(register.token), token_digest(register.client_token), labeled)
+
+    def opens(self, token: str) -> tuple[bool, str | None]:
+        """Whether ``token`` opens the room, and the label it carries; constant time in
+        which digest matched (every one is compared)."""
+        opens = token_matches(token, self.client)
+        found = None
+        for label, digest in self.labeled:
+            if token_matches(token, digest):
+                opens, found = True, label
+        return opens, found
+
+
+#: Keys no token opens: what an unknown room is checked against, so it answers in the
+#: same time as a wrong token.
+NO_ROOM = RoomKeys(token_digest("\0host"), token_digest("\0client"))
+
+
+def least_loaded(loads: dict[str, int], pick: float) -> str | None:
+    """The pool member with the fewest sessions; ties broken by ``pick`` in [0, 1)."""
+    if not loads:
+        return None
+    fewest = min(loads.values())
+    ties = sorted(name for name, load in loads.items() if load == fewest)
+    return ties[min(int(pick * len(ties)), len(ties) - 1)]
 
 
 def turn_rest_credentials(

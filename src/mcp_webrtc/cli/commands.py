@@ -138,6 +138,10 @@ async def cmd_signal(args: argparse.Namespace) -> int:
         turn_ttl=args.turn_ttl,
         turn_username=args.turn_user,
         turn_password=args.turn_pass,
+        redis_url=args.redis,
+        redis_prefix=args.redis_prefix,
+        instance_ttl=args.instance_ttl,
+        metrics=not args.no_metrics,
     )
     async with RendezvousServer(config) as server:
         print(f"rendezvous listening at {server.url}", file=sys.stderr, flush=True)

@@ -191,6 +191,23 @@ def _add_signal(commands: Any) -> None:
         help="messages/s per client, and per session of a host",
     )
     sig.add_argument("--burst", type=float, default=default(RendezvousConfig, "burst"))
+    scale = sig.add_argument_group("several instances (docs/deployment.md)")
+    scale.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get("MCP_WEBRTC_REDIS_URL"),
+        help="redis://HOST:PORT/DB shared by every instance (needs mcp-webrtc[redis]); a URL "
+        "with a password belongs in MCP_WEBRTC_REDIS_URL, not on the command line",
+    )
+    scale.add_argument("--redis-prefix", default=default(RendezvousConfig, "redis_prefix"))
+    scale.add_argument(
+        "--instance-ttl",
+        type=float,
+        metavar="S",
+        default=default(RendezvousConfig, "instance_ttl"),
+        help="an instance silent this long is dead: its hosts and sessions are released",
+    )
+    scale.add_argument("--no-metrics", action="store_true", help="do not serve GET /metrics")
 
 
 def _add_serve(commands: Any) -> None:

@@ -15,8 +15,18 @@ Run it with ``mcp-webrtc signal`` or, in a program::
 
 from __future__ import annotations
 
-from .backend import Endpoint, MemoryBackend, RendezvousBackend
+from .backend import Counts, Endpoint, Joined, RendezvousBackend, Share
 from .config import RendezvousConfig
+from .memory import MemoryBackend
 from .server import RendezvousServer
 
-__all__ = ["Endpoint", "MemoryBackend", "RendezvousBackend", "RendezvousConfig", "RendezvousServer"]
+__all__ = [
+    "Counts",
+    "Endpoint",
+    "Joined",
+    "MemoryBackend",
+    "RendezvousBackend",
+    "RendezvousConfig",
+    "RendezvousServer",
+    "Share",
+]

@@ -1,146 +1,119 @@
-"""Where the rendezvous keeps rooms and sessions: the backend interface and its in-memory
-implementation (the default; one process)."""
+"""Where the rendezvous keeps rooms, host pools and sessions: the backend interface.
+
+Two implementations: :class:`~mcp_webrtc.rendezvous.memory.MemoryBackend` (one process, the
+default) and :class:`~mcp_webrtc.rendezvous.redis_backend.RedisBackend` (any number of
+rendezvous processes sharing one Redis). Refusals raise :class:`RendezvousRefused`; a
+backend that cannot reach its store refuses with ``backend-unavailable``.
+"""
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from .._core import rendezvous as proto
-from .._core.rendezvous import JSONObject
+from .._core.rendezvous import JSONObject, RoomKeys
 from ..exceptions import RendezvousRefused
+
+#: What a refusal says, by code (the same whichever backend refuses).
+REFUSALS = {
+    proto.UNAUTHORIZED: "unknown room or wrong token",
+    proto.ROOM_TAKEN: "this room's hosts use another host token or other client tokens",
+    proto.TOO_MANY_ROOMS: "the rendezvous holds its maximum of rooms",
+    proto.ROOM_FULL: "this room holds its maximum of sessions",
+    proto.BACKEND_UNAVAILABLE: "the rendezvous cannot reach its shared store; try again",
+}
+
+
+def refusal(code: str) -> RendezvousRefused:
+    return RendezvousRefused(code, REFUSALS[code])
 
 
 class Endpoint(Protocol):
     """One connected host or client, as the backend sees it.
 
-    ``deliver`` never waits for the peer to read: a slow peer is cut off by its own
-    connection, it never delays the sender (docs/protocol.md, §7).
+    ``id`` is unique across every rendezvous instance. ``deliver`` never waits for the
+    peer to read: a slow peer is cut off by its own connection, it never delays the sender
+    (docs/protocol.md, §7).
     """
+
+    @property
+    def id(self) -> str: ...
 
     async def deliver(self, message: JSONObject) -> None: ...
 
     async def drop(self, code: str, reason: str) -> None: ...
 
 
-class RendezvousBackend(Protocol):
-    """Room and session state. :class:`MemoryBackend` keeps it in this process; a shared
-    backend (Redis, a database) can implement the same methods to spread hosts and clients
-    over several rendezvous processes. Refusals raise :class:`RendezvousRefused`."""
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A host's share of its room, told in ``peer-joined``: hosts in the room's pool, this
+    host's sessions (the new one included), and the room's sessions."""
 
-    async def register(
-        self,
-        room: str,
-        client_digest: bytes,
-        host: Endpoint,
-        labeled: tuple[tuple[str, bytes], ...] = (),
-    ) -> None: ...
+    hosts: int
+    sessions: int
+    room_sessions: int
 
-    async def unregister(self, room: str, host: Endpoint) -> list[Endpoint]: ...
-
-    async def join(
-        self, room: str, token: str, client: Endpoint
-    ) -> tuple[str, Endpoint, str | None]: ...
-
-    async def leave(self, session: str) -> Endpoint | None: ...
-
-    async def host_drops(self, room: str, session: str) -> Endpoint | None: ...
-
-    async def peer_of(
-        self, session: str, side: proto.Side, room: str | None
-    ) -> Endpoint | None: ...
-
-    async def counts(self) -> tuple[int, int]: ...
+    def as_json(self) -> JSONObject:
+        return {"hosts": self.hosts, "sessions": self.sessions, "roomSessions": self.room_sessions}
 
 
-@dataclass
-class _Room:
-    client_digest: bytes
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """A successful join: the new session, the pool host it went to, the label of the
+    client token used (if a labeled one), and that host's share."""
+
+    session: str
     host: Endpoint
-    labeled: tuple[tuple[str, bytes], ...] = ()
-    sessions: dict[str, Endpoint] = field(default_factory=dict)
-
-    def label_of(self, token: str) -> tuple[bool, str | None]:
-        """Whether ``token`` opens the room, and the label it carries (constant time in
-        which one matched: every digest is compared)."""
-        opens = proto.token_matches(token, self.client_digest)
-        found = None
-        for label, digest in self.labeled:
-            if proto.token_matches(token, digest):
-                opens, found = True, label
-        return opens, found
+    label: str | None
+    share: Share
 
 
-class MemoryBackend:
-    """In-process rooms and sessions (the default)."""
+class Counts(NamedTuple):
+    """Rooms, sessions and hosts, across every instance sharing the backend."""
 
-    def __init__(self, max_rooms: int, max_sessions_per_room: int) -> None:
-        self.max_rooms = max_rooms
-        self.max_sessions_per_room = max_sessions_per_room
-        self._rooms: dict[str, _Room] = {}
-        self._sessions: dict[str, str] = {}  # session -> room
+    rooms: int
+    sessions: int
+    hosts: int
 
-    async def register(
-        self,
-        room: str,
-        client_digest: bytes,
-        host: Endpoint,
-        labeled: tuple[tuple[str, bytes], ...] = (),
-    ) -> None:
-        if room in self._rooms:
-            raise RendezvousRefused(proto.ROOM_TAKEN, "this room already has a host")
-        if len(self._rooms) >= self.max_rooms:
-            raise RendezvousRefused(
-                proto.TOO_MANY_ROOMS, "the rendezvous holds its maximum of rooms"
-            )
-        self._rooms[room] = _Room(client_digest, host, labeled)
+
+class RendezvousBackend(Protocol):
+    """Room, pool and session state (see the module docstring)."""
+
+    #: Shown in ``/healthz`` and the metrics: ``"memory"`` or ``"redis"``.
+    kind: str
+    #: This rendezvous instance's name (random; a new one after losing the shared state).
+    instance: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def register(self, room: str, keys: RoomKeys, host: Endpoint) -> int:
+        """Add ``host`` to the pool of ``room`` (creating the room); the pool's size.
+        A room whose pool holds other keys is ``room-taken``."""
+        ...
 
     async def unregister(self, room: str, host: Endpoint) -> list[Endpoint]:
-        entry = self._rooms.get(room)
-        if entry is None or entry.host is not host:
-            return []
-        del self._rooms[room]
-        for session in entry.sessions:
-            self._sessions.pop(session, None)
-        return list(entry.sessions.values())
+        """Take ``host`` out of its pool; the clients of its sessions (which end)."""
+        ...
 
-    async def join(
-        self, room: str, token: str, client: Endpoint
-    ) -> tuple[str, Endpoint, str | None]:
-        entry = self._rooms.get(room)
-        # One answer for an unknown room and a wrong token: rooms cannot be probed.
-        opens, label = (entry or _Room(proto.token_digest("\0"), client)).label_of(token)
-        if not opens or entry is None:
-            raise RendezvousRefused(proto.UNAUTHORIZED, "unknown room or wrong token")
-        if len(entry.sessions) >= self.max_sessions_per_room:
-            raise RendezvousRefused(proto.ROOM_FULL, "this room holds its maximum of sessions")
-        session = secrets.token_urlsafe(12)
-        entry.sessions[session] = client
-        self._sessions[session] = room
-        return session, entry.host, label
+    async def join(self, room: str, token: str, client: Endpoint) -> Joined: ...
 
-    async def leave(self, session: str) -> Endpoint | None:
-        room = self._sessions.pop(session, None)
-        entry = self._rooms.get(room) if room is not None else None
-        if entry is None:
-            return None
-        entry.sessions.pop(session, None)
-        return entry.host
+    async def leave(self, session: str, client: Endpoint) -> Endpoint | None:
+        """The client of ``session`` left; its host, if the session was live."""
+        ...
 
-    async def host_drops(self, room: str, session: str) -> Endpoint | None:
-        entry = self._rooms.get(room)
-        if entry is None or session not in entry.sessions:
-            return None
-        self._sessions.pop(session, None)
-        return entry.sessions.pop(session)
+    async def host_drops(self, session: str, host: Endpoint) -> Endpoint | None:
+        """``host`` ends ``session``; its client, if it was that host's live session."""
+        ...
 
-    async def peer_of(self, session: str, side: proto.Side, room: str | None) -> Endpoint | None:
-        found = self._sessions.get(session)
-        if found is None or (room is not None and found != room):
-            return None
-        entry = self._rooms[found]
-        return entry.sessions.get(session) if side == "host" else entry.host
+    async def peer_of(self, session: str, asker: Endpoint) -> Endpoint | None:
+        """The other side of ``session`` when ``asker`` is one side of it, else ``None``."""
+        ...
 
-    async def counts(self) -> tuple[int, int]:
-        return len(self._rooms), len(self._sessions)
+    async def counts(self) -> Counts: ...
+
+    async def healthy(self) -> bool:
+        """Whether the backend can take new registrations and joins now."""
+        ...

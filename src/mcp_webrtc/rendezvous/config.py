@@ -49,6 +49,17 @@ class RendezvousConfig:
             peer that stops reading is disconnected. Messages to one peer never wait for
             another.
         max_send_queue: Bytes that may wait for one peer; beyond, it is disconnected.
+        redis_url: ``redis://HOST:PORT/DB`` (or ``rediss://``, ``unix://``): keep rooms,
+            host pools and sessions in Redis, shared by every instance given the same URL
+            and prefix (needs ``mcp-webrtc[redis]``). ``None``: in this process.
+        redis_prefix: Prefix of every Redis key, so several deployments can share a Redis.
+        instance_ttl: Seconds after which an instance that stopped refreshing its
+            heartbeat in Redis counts as dead: another instance ends its sessions and takes
+            its hosts out of their pools (they register again elsewhere). The heartbeat
+            runs every third of it.
+        backend_timeout: Seconds a Redis command may take before the rendezvous answers
+            ``backend-unavailable``.
+        metrics: Serve ``GET /metrics`` (Prometheus text format).
     """
 
     host: str = "127.0.0.1"
@@ -73,13 +84,21 @@ class RendezvousConfig:
     hello_timeout: float = 10.0
     send_timeout: float = 5.0
     max_send_queue: int = 4 * MiB
+    redis_url: str | None = None
+    redis_prefix: str = "mcp-webrtc"
+    instance_ttl: float = 5.0
+    backend_timeout: float = 1.0
+    metrics: bool = True
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigurationError("TLS needs both tls_cert and tls_key")
         if self.turn_urls and not self.turn_secret and not self.turn_username:
             raise ConfigurationError("turn_urls need turn_secret or turn_username/turn_password")
-        for name in ("rate", "burst", "hello_timeout", "send_timeout", "turn_ttl"):
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
+            raise ConfigurationError("redis_url must be a redis://, rediss:// or unix:// URL")
+        positive = ("rate", "burst", "hello_timeout", "send_timeout", "turn_ttl", "instance_ttl")
+        for name in (*positive, "backend_timeout"):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{name} must be positive")
         for name in ("max_message_size", "max_rooms", "max_sessions_per_room", "max_send_queue"):
@@ -115,6 +134,9 @@ class RendezvousConfig:
         if normalized in admitted:
             return True
         return self.allow_loopback_origins and _is_loopback(urlsplit(normalized).hostname)
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def _origin_of(url: str) -> str | None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import deque
 from collections.abc import Callable
 
@@ -46,6 +47,8 @@ class PeerConnection:
         observe: Callable[[JSONObject], None] | None = None,
     ) -> None:
         self.ws = ws
+        #: Unique across rendezvous instances: how the backend names this peer.
+        self.id = secrets.token_hex(8)
         self._observe = observe  # sees every message delivered to this peer
         self._timeout = config.send_timeout
         self._max_queue = config.max_send_queue

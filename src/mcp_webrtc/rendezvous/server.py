@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
-from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from http import HTTPStatus
 from importlib import resources
 from types import TracebackType
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -22,53 +23,14 @@ from .._core.ratelimit import TokenBucket
 from .._core.rendezvous import JSONObject
 from .._logs import websockets_logger
 from ..exceptions import ProtocolError, RendezvousRefused
-from .backend import MemoryBackend, RendezvousBackend
+from .backend import Endpoint, RendezvousBackend
 from .config import RendezvousConfig
 from .connection import PeerConnection, log_event
+from .limits import HostLimiter
+from .memory import MemoryBackend
+from .metrics import RendezvousMetrics
 
 logger = logging.getLogger("mcp_webrtc.rendezvous")
-
-
-class HostLimiter:
-    """A host's rate budget: one token bucket per session it was told of, one for itself.
-
-    The host's one connection carries the signaling of every session, so its budget grows
-    with them. A message naming a session the host was told of (``peer-joined``), live or
-    ended, is charged to that session: over budget, a live session is refused (the caller
-    ends it), an ended one slows the host down. Anything else (made-up sessions, malformed
-    messages) is charged to the host's own bucket and only ever slows it down. A host is
-    never disconnected for its rate.
-    """
-
-    def __init__(self, config: RendezvousConfig) -> None:
-        self._rate, self._burst = config.rate, config.burst
-        self._own = TokenBucket(config.rate, config.burst)
-        self._sessions: OrderedDict[str, TokenBucket] = OrderedDict()
-        self._max = 2 * config.max_sessions_per_room  # ended ones the host never left
-
-    def saw(self, message: JSONObject) -> None:
-        """Observe what is delivered to the host: each ``peer-joined`` opens a budget."""
-        if message.get("type") == "peer-joined":
-            self._sessions[message["session"]] = TokenBucket(self._rate, self._burst)
-            while len(self._sessions) > self._max:
-                self._sessions.popitem(last=False)
-
-    async def admit(self, session: str | None, *, live: bool) -> bool:
-        """Charge one message; ``False`` means: refuse that (live) session."""
-        bucket = self._sessions.get(session) if session is not None else None
-        if bucket is None or not bucket.allow(time.monotonic()):
-            if bucket is not None and live:
-                return False
-            await self.pace()
-        return True
-
-    def forget(self, session: str) -> None:
-        self._sessions.pop(session, None)
-
-    async def pace(self) -> None:
-        """Wait until the host's own budget allows one more message."""
-        while not self._own.allow(time.monotonic()):  # noqa: ASYNC110 - a clock, no event
-            await asyncio.sleep(self._own.delay())
 
 
 class RendezvousServer:
@@ -84,11 +46,11 @@ class RendezvousServer:
     def __init__(
         self, config: RendezvousConfig | None = None, backend: RendezvousBackend | None = None
     ) -> None:
-        self.config = config or RendezvousConfig()
-        self.backend: RendezvousBackend = backend or MemoryBackend(
-            self.config.max_rooms, self.config.max_sessions_per_room
-        )
-        self._host_digests = frozenset(proto.token_digest(t) for t in self.config.host_tokens)
+        self.config = config = config or RendezvousConfig()
+        self.backend: RendezvousBackend = backend or _backend_for(config)
+        #: This instance's Prometheus metrics (``GET /metrics``).
+        self.metrics = RendezvousMetrics(self.backend.instance, self.backend.kind)
+        self._host_digests = frozenset(proto.token_digest(t) for t in config.host_tokens)
         self._server: Server | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -113,6 +75,7 @@ class RendezvousServer:
         if config.tls_cert is not None and config.tls_key is not None:
             tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             tls.load_cert_chain(config.tls_cert, config.tls_key)
+        await self.backend.start()
         self._server = await serve(
             self._handle,
             config.host,
@@ -131,6 +94,7 @@ class RendezvousServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+            await self.backend.close()
 
     async def serve_forever(self) -> None:
         assert self._server is not None
@@ -154,9 +118,10 @@ class RendezvousServer:
         path = request.path.split("?", 1)[0]
         upgrade = "upgrade" in request.headers.get("Connection", "").lower()
         if path == "/healthz":
-            rooms, sessions = await self.backend.counts()
-            health = proto.dumps({"status": "ok", "rooms": rooms, "sessions": sessions})
-            return _response(HTTPStatus.OK, "application/json", health.encode())
+            return await self._health()
+        if path == "/metrics" and self.config.metrics and not upgrade:
+            body = await self.metrics.exposition(self.backend)
+            return _response(HTTPStatus.OK, CONTENT_TYPE_LATEST, body)
         if not upgrade:
             asset = _ASSETS.get(path)
             if asset is not None:
@@ -171,6 +136,20 @@ class RendezvousServer:
             log_event("refused", ws, reason="origin not allowed", origin=proto.short(origin, 100))
             return _response(HTTPStatus.FORBIDDEN, "text/plain", b"origin not allowed\n")
         return None
+
+    async def _health(self) -> Response:
+        """200 with counts while the backend works; 503 (take me out) when it does not."""
+        backend = self.backend
+        health: JSONObject = {"status": "ok", "backend": backend.kind, "instance": backend.instance}
+        try:
+            if not await backend.healthy():
+                raise RendezvousRefused(proto.BACKEND_UNAVAILABLE, "unhealthy")
+            health.update((await self.metrics.timed("counts", backend.counts()))._asdict())
+        except RendezvousRefused:
+            health["status"] = "backend-unavailable"
+            body = proto.dumps(health).encode()
+            return _response(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", body)
+        return _response(HTTPStatus.OK, "application/json", proto.dumps(health).encode())
 
     # ---------------------------------------------------------------- WebSocket
 
@@ -229,104 +208,164 @@ class RendezvousServer:
         limiter = HostLimiter(self.config)
         me = PeerConnection(ws, self.config, observe=limiter.saw)
         if self._host_digests and not proto.token_in(hello.token, self._host_digests):
-            log_event("refused", ws, reason="bad host token", room=hello.room)
-            await self._refuse(me, proto.UNAUTHORIZED, "wrong host token")
+            await self._refused(me, hello.room, proto.UNAUTHORIZED, "wrong host token")
             return
         try:
-            labeled = tuple((label, proto.token_digest(t)) for label, t in hello.labeled_tokens)
-            digest = proto.token_digest(hello.client_token)
-            await self.backend.register(hello.room, digest, me, labeled)
+            keys = proto.RoomKeys.of(hello)
+            pool = await self.metrics.timed("register", self.backend.register(hello.room, keys, me))
         except RendezvousRefused as exc:
-            log_event("refused", ws, reason=exc.code, room=hello.room)
-            await self._refuse(me, exc.code, exc.message)
+            await self._refused(me, hello.room, exc.code, exc.message)
             return
-        log_event("register", ws, room=hello.room)
+        log_event("register", ws, room=hello.room, pool=pool)
+        self.metrics.registers.inc()
+        connected = self.metrics.connected.labels("host")
+        connected.inc()
         me.start()
         try:
             iceservers = self.config.ice_servers(f"host-{hello.room}")
             me.put({"type": "registered", "room": hello.room, "iceServers": iceservers})
             await self._relay_host(me, hello.room, limiter)
         finally:
-            clients = await self.backend.unregister(hello.room, me)
+            connected.dec()
+            try:
+                clients = await self.metrics.timed(
+                    "unregister", self.backend.unregister(hello.room, me)
+                )
+            except RendezvousRefused:
+                clients = []  # the shared store releases them once this instance is gone
             log_event("unregister", ws, room=hello.room, sessions=len(clients))
             for client in clients:  # never waits: each has its own queue
-                await client.drop(proto.HOST_LEFT, "the host left the room")
+                await _quietly(client.drop(proto.HOST_LEFT, "the host left the room"))
             await me.finish()
 
+    async def _refused(self, me: PeerConnection, room: str, code: str, message: str) -> None:
+        log_event("refused", me.ws, reason=code, detail=message, room=room)
+        self.metrics.refusals.labels(code).inc()
+        await self._refuse(me, code, message)
+
     async def _relay_host(self, me: PeerConnection, room: str, limiter: HostLimiter) -> None:
+        backend, timed = self.backend, self.metrics.timed
         async for message in self._messages(me, limiter):
             session = getattr(message, "session", None)
             if isinstance(message, proto.SignalMessage) and session is not None:
-                peer = await self.backend.peer_of(session, "host", room)
+                try:
+                    peer = await timed("peer_of", backend.peer_of(session, me))
+                except RendezvousRefused as exc:
+                    me.put(proto.error(exc.code, exc.message, session=session))
+                    continue
                 if not await limiter.admit(session, live=peer is not None):
                     await self._refuse_session(me, room, session, limiter)
                 elif peer is None:
                     me.put(proto.error(proto.UNKNOWN_SESSION, "no such session", session=session))
                 else:
-                    await peer.deliver({"type": "signal", "signal": message.signal})
+                    signal = {"type": "signal", "signal": message.signal}
+                    await self._relay(me, peer, signal, "host", session)
             elif isinstance(message, proto.Leave) and session is not None:
                 await limiter.admit(session, live=False)
                 limiter.forget(session)
-                client = await self.backend.host_drops(room, session)
+                client = await self._host_drops(session, me)
                 if client is not None:
                     log_event("leave", me.ws, room=room, session=session, by="host")
-                    await client.drop(proto.HOST_LEFT, "the host closed this session")
+                    await _quietly(client.drop(proto.HOST_LEFT, "the host closed this session"))
             else:
                 await limiter.pace()
                 me.put(proto.error(proto.BAD_MESSAGE, "unexpected message"))
+
+    async def _relay(
+        self, me: PeerConnection, peer: Endpoint, message: JSONObject, by: str, session: str
+    ) -> None:
+        """Relay one signal; a sender whose signal could not be passed on is told why."""
+        try:
+            await peer.deliver(message)
+        except RendezvousRefused as exc:
+            extra = {"session": session} if by == "host" else {}
+            me.put(proto.error(exc.code, exc.message, **extra))
+            return
+        self.metrics.signals.labels(by).inc()
+        self.metrics.signal_bytes.inc(len(proto.dumps(message["signal"])))
+
+    async def _host_drops(self, session: str, me: PeerConnection) -> Endpoint | None:
+        try:
+            return await self.metrics.timed("host_drops", self.backend.host_drops(session, me))
+        except RendezvousRefused:
+            return None  # the shared store ends it with this instance, or already did
 
     async def _refuse_session(
         self, me: PeerConnection, room: str, session: str, limiter: HostLimiter
     ) -> None:
         limiter.forget(session)
-        client = await self.backend.host_drops(room, session)
+        client = await self._host_drops(session, me)
         log_event("refused", me.ws, reason="rate limit", who="host", room=room, session=session)
+        self.metrics.rate_limited.labels("host").inc()
         if client is not None:
-            await client.drop(proto.RATE_LIMITED, "the host sent too many messages")
+            await _quietly(client.drop(proto.RATE_LIMITED, "the host sent too many messages"))
         text = "too many messages for this session; it was ended"
         me.put(proto.error(proto.RATE_LIMITED, text, session=session))
 
     async def _client(self, ws: ServerConnection, hello: proto.Join, bucket: TokenBucket) -> None:
         me = PeerConnection(ws, self.config)
         try:
-            session, host, label = await self.backend.join(hello.room, hello.token, me)
+            joined = await self.metrics.timed(
+                "join", self.backend.join(hello.room, hello.token, me)
+            )
         except RendezvousRefused as exc:
-            log_event("refused", ws, reason=exc.code, room=hello.room)
-            await self._refuse(me, exc.code, exc.message)
+            await self._refused(me, hello.room, exc.code, exc.message)
             return
-        log_event("join", ws, room=hello.room, session=session)
+        session = joined.session
+        log_event("join", ws, room=hello.room, session=session, hosts=joined.share.hosts)
+        self.metrics.joins.inc()
+        connected = self.metrics.connected.labels("client")
+        connected.inc()
         me.start()
         try:
             iceservers = self.config.ice_servers(f"client-{session}")
             me.put({"type": "joined", "session": session, "iceServers": iceservers})
             fresh = self.config.ice_servers(f"host-{hello.room}")  # never expired: per session
-            joined = {"type": "peer-joined", "session": session, "iceServers": fresh}
-            await host.deliver(joined if label is None else {**joined, "label": label})
-            messages = self._messages(me)
-            async for message in messages:
-                if not bucket.allow(time.monotonic()):
-                    log_event("refused", ws, reason="rate limit", who="client")
-                    me.put(proto.error(proto.RATE_LIMITED, "too many messages; slow down"))
-                    me.close_when_flushed(proto.CLOSE_POLICY, proto.RATE_LIMITED)
-                    break
-                if isinstance(message, proto.SignalMessage):
-                    target = await self.backend.peer_of(session, "client", None)
-                    if target is None:
-                        break
-                    await target.deliver(
-                        {"type": "signal", "session": session, "signal": message.signal}
-                    )
-                elif isinstance(message, proto.Leave):
-                    break
-                else:
-                    me.put(proto.error(proto.BAD_MESSAGE, "unexpected message"))
-            await messages.aclose()
+            told: JSONObject = {"type": "peer-joined", "session": session, "iceServers": fresh}
+            if joined.label is not None:
+                told["label"] = joined.label
+            try:
+                await joined.host.deliver({**told, "share": joined.share.as_json()})
+            except RendezvousRefused as exc:
+                me.put(proto.error(exc.code, exc.message))
+                me.close_when_flushed(proto.CLOSE_POLICY, exc.code)
+                return
+            await self._relay_client(me, session, bucket)
         finally:
-            host_left = await self.backend.leave(session)
+            connected.dec()
+            try:
+                host = await self.metrics.timed("leave", self.backend.leave(session, me))
+            except RendezvousRefused:
+                host = None  # the shared store ends it with this instance
             log_event("leave", ws, room=hello.room, session=session)
-            if host_left is not None:
-                await host_left.deliver({"type": "peer-left", "session": session})
+            if host is not None:
+                await _quietly(host.deliver({"type": "peer-left", "session": session}))
             await me.finish()
+
+    async def _relay_client(self, me: PeerConnection, session: str, bucket: TokenBucket) -> None:
+        messages = self._messages(me)
+        async for message in messages:
+            if not bucket.allow(time.monotonic()):
+                log_event("refused", me.ws, reason="rate limit", who="client")
+                self.metrics.rate_limited.labels("client").inc()
+                me.put(proto.error(proto.RATE_LIMITED, "too many messages; slow down"))
+                me.close_when_flushed(proto.CLOSE_POLICY, proto.RATE_LIMITED)
+                break
+            if isinstance(message, proto.SignalMessage):
+                try:
+                    target = await self.metrics.timed("peer_of", self.backend.peer_of(session, me))
+                except RendezvousRefused as exc:
+                    me.put(proto.error(exc.code, exc.message))
+                    continue
+                if target is None:
+                    break
+                signal = {"type": "signal", "session": session, "signal": message.signal}
+                await self._relay(me, target, signal, "client", session)
+            elif isinstance(message, proto.Leave):
+                break
+            else:
+                me.put(proto.error(proto.BAD_MESSAGE, "unexpected message"))
+        await messages.aclose()
 
 
 #: Plain HTTP GET paths served from the package's assets: the browser inspector and module.
@@ -346,6 +385,20 @@ def _response(status: HTTPStatus, content_type: str, body: bytes) -> Response:
         ]
     )
     return Response(status.value, status.phrase, headers, body)
+
+
+async def _quietly(call: Awaitable[None]) -> None:
+    """Tell a peer something that may fail to arrive (the shared store unreachable)."""
+    with contextlib.suppress(RendezvousRefused):
+        await call
+
+
+def _backend_for(config: RendezvousConfig) -> RendezvousBackend:
+    if config.redis_url is None:
+        return MemoryBackend(config.max_rooms, config.max_sessions_per_room)
+    from .redis_backend import RedisBackend  # the redis package is an extra
+
+    return RedisBackend(config)
 
 
 __all__ = ["HostLimiter", "RendezvousServer"]
