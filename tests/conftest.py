@@ -38,6 +38,7 @@ def anyio_backend() -> str:
 
 #: Modules whose tests make WebRTC connections: each of them runs once per engine.
 WEBRTC_MODULES = {
+    "test_scale_out",
     "test_bridges",
     "test_browser",
     "test_errors",

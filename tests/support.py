@@ -310,7 +310,7 @@ async def rendezvous(host_token: str, **config: Any) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def serving(
-    url: str,
+    url: str | list[str],
     host_token: str,
     client_token: str,
     target: Any = None,

@@ -217,7 +217,7 @@ async def test_health_endpoint_and_origin_allow_list() -> None:
         head, _, body = response.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200")
         health = json.loads(body)
-        assert health["status"] == "ok" and health["backend"] == "memory"
+        assert (health["status"], health["backend"]) == ("ok", "memory")
         assert (health["rooms"], health["sessions"], health["hosts"]) == (0, 0, 0)
         with pytest.raises(InvalidStatus) as refused:
             async with connect(server.url, origin="http://evil.test"):  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ it returns within ``options.close_timeout`` and a second.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -36,7 +36,12 @@ from .peer import DataChannelPeer
 from .server import run_server
 from .stdio_server import StdioServer
 from .transport import WebRTCClientTransport, WebRTCServerTransport
-from .websocket_signaling import HostSession, RendezvousHost, WebSocketSignaling
+from .websocket_signaling import (
+    HostSession,
+    RendezvousHost,
+    WebSocketSignaling,
+    rendezvous_urls,
+)
 
 logger = logging.getLogger("mcp_webrtc.serve")
 
@@ -47,9 +52,10 @@ _FATAL = {"unauthorized", "bad-message", "too-many-rooms"}
 
 
 def connect(
-    url: str, *, room: str, token: str, options: WebRTCOptions | None = None
+    url: str | Sequence[str], *, room: str, token: str, options: WebRTCOptions | None = None
 ) -> WebRTCClientTransport:
-    """A client transport that joins ``room`` at the rendezvous ``url`` with ``token``."""
+    """A client transport that joins ``room`` at the rendezvous ``url`` with ``token``
+    (several URLs: the first that answers)."""
     return WebRTCClientTransport(WebSocketSignaling(url, room, token), options)
 
 
@@ -136,7 +142,7 @@ class _Sessions:
 
 async def serve(
     target: object,
-    url: str,
+    url: str | Sequence[str],
     *,
     room: str,
     token: str,
@@ -151,11 +157,16 @@ async def serve(
     ``access``: what each peer may use, and the audit log (:class:`~mcp_webrtc.access.Access`);
     ``labeled_tokens``: further client tokens by label (the label names a peer to ``access``).
 
+    ``url``: the rendezvous, or several (a sequence, or comma-separated): ``serve``
+    registers at the first that answers and, when that connection is lost, tries the
+    next one first (instances sharing a Redis backend: see docs/deployment.md).
+
     With ``await task_group.start(serve, ...)`` the caller resumes once the room is
     registered. Raises :class:`RendezvousRefused` for a wrong host token or a room that
     stays taken.
     """
     options = options or WebRTCOptions()
+    urls = rendezvous_urls(url)
     started = False
     fatal: SignalingError | None = None
     backoff = 0.5
@@ -164,10 +175,12 @@ async def serve(
         while True:
             try:
                 registration = RendezvousHost(
-                    url, room, token, client_token, labeled_tokens=labeled_tokens
+                    urls, room, token, client_token, labeled_tokens=labeled_tokens
                 )
                 async with registration as host:
-                    logger.info("registered room %r at %s", room, url)
+                    logger.info("registered room %r at %s", room, host.url)
+                    at = urls.index(host.url)  # after a loss, the next URL is tried first
+                    urls = (*urls[at + 1 :], *urls[: at + 1])
                     backoff = 0.5
                     if not started:
                         started = True

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -79,6 +79,16 @@ async def _open(
         raise SignalingError(f"cannot reach the rendezvous at {url}: {exc}") from exc
 
 
+def rendezvous_urls(url: str | Sequence[str]) -> tuple[str, ...]:
+    """The rendezvous URLs to try in order: a sequence, or one string of comma-separated
+    URLs (``"ws://a:8765/,ws://b:8765/"``), as the command line takes them."""
+    parts = url.split(",") if isinstance(url, str) else list(url)
+    urls = tuple(part.strip() for part in parts if part.strip())
+    if not urls:
+        raise SignalingError("no rendezvous URL given")
+    return urls
+
+
 async def _expect(ws: ClientConnection, wanted: str, answer_within: float) -> JSONObject:
     try:
         with anyio.fail_after(answer_within):
@@ -114,18 +124,22 @@ async def _hello(
 
 
 class _RendezvousConnection:
-    """What a client and a host connection to the rendezvous have in common."""
+    """What a client and a host connection to the rendezvous have in common: with several
+    URLs, the first that answers is used; an unreachable one, or one answering
+    ``backend-unavailable``, makes way for the next."""
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         room: str,
         token: str,
         *,
         ssl_context: ssl.SSLContext | None = None,
         open_timeout: float = 10.0,
     ) -> None:
-        self.url = url
+        self.urls = rendezvous_urls(url)
+        #: The URL in use (the first until connected).
+        self.url = self.urls[0]
         self.room = room
         self._token = token
         self._ssl = ssl_context
@@ -135,15 +149,30 @@ class _RendezvousConnection:
         self.ice_servers: tuple[IceServer, ...] = ()
 
     async def _hello(self, hello: JSONObject, wanted: str) -> JSONObject:
-        self._ws, reply = await _hello(self.url, self._ssl, self._open_timeout, hello, wanted)
-        self.ice_servers = parse_ice_servers(reply.get("iceServers"))
-        return reply
+        failure: SignalingError | None = None
+        for url in self.urls:
+            try:
+                self._ws, reply = await _hello(url, self._ssl, self._open_timeout, hello, wanted)
+            except RendezvousRefused as exc:
+                if exc.code != proto.BACKEND_UNAVAILABLE:
+                    raise
+                failure = exc
+            except SignalingError as exc:
+                failure = exc
+            else:
+                self.url = url
+                self.ice_servers = parse_ice_servers(reply.get("iceServers"))
+                return reply
+            if len(self.urls) > 1:
+                logger.info("rendezvous at %s: %s; trying the next", url, failure)
+        assert failure is not None
+        raise failure
 
 
 class WebSocketSignaling(_RendezvousConnection):
     """A client's signaling for one session through the rendezvous at ``url``."""
 
-    def __init__(self, url: str, room: str, token: str, **kwargs: Any) -> None:
+    def __init__(self, url: str | Sequence[str], room: str, token: str, **kwargs: Any) -> None:
         super().__init__(url, room, token, **kwargs)
         self._pending: list[JSONObject] = []
         self.session: str | None = None
@@ -252,7 +281,7 @@ class RendezvousHost(_RendezvousConnection):
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         room: str,
         token: str,
         client_token: str,
