@@ -18,6 +18,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
 	command -v iptables >/dev/null 2>&1 || missing="$$missing iptables"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi

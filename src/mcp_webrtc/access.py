@@ -39,6 +39,8 @@ class Access:
     audit: Callable[[dict[str, Any]], None] | None = None
     #: Whether records carry the request's params and the answer (never by default).
     payloads: bool = False
+    #: Also receives every record (without payloads): ``ServeMetrics.observe``.
+    metrics: Callable[[dict[str, Any]], None] | None = None
 
     def gate(self, session: str, info: ConnectionInfo, label: str | None = None) -> Gate | None:
         """The gate for a session whose connection is ``info`` (joined with the client
@@ -49,7 +51,7 @@ class Access:
             policy = self.labels.get(label, policy)
         if key is not None:
             policy = self.policies.get(key.base64, policy)
-        if policy.unrestricted and self.audit is None:
+        if policy.unrestricted and self.audit is None and self.metrics is None:
             return None
         who = f"token:{label}" if label else "token"
         peer = {
@@ -57,7 +59,18 @@ class Access:
             "session": session,
             "path": info.remote_candidate_type,
         }
-        return Gate(policy, peer, self.audit, payloads=self.payloads)
+        return Gate(policy, peer, self._sink(), payloads=self.payloads and self.audit is not None)
+
+    def _sink(self) -> Callable[[dict[str, Any]], None] | None:
+        audit, metrics = self.audit, self.metrics
+        if audit is None or metrics is None:
+            return audit or metrics
+
+        def both(record: dict[str, Any]) -> None:
+            metrics(record)
+            audit(record)
+
+        return both
 
 
 Streams = tuple[Any, Any]

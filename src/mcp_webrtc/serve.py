@@ -19,6 +19,7 @@ it returns within ``options.close_timeout`` and a second.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -33,6 +34,7 @@ from .exceptions import ConnectError, MCPWebRTCError, RendezvousRefused, Signali
 from .info import ConnectionInfo
 from .options import WebRTCOptions
 from .peer import DataChannelPeer
+from .serve_metrics import ServeMetrics
 from .server import run_server
 from .stdio_server import StdioServer
 from .transport import WebRTCClientTransport, WebRTCServerTransport
@@ -60,13 +62,19 @@ def connect(
 
 
 async def _one_session(
-    target: object, session: HostSession, options: WebRTCOptions, access: Access
+    target: object,
+    session: HostSession,
+    options: WebRTCOptions,
+    access: Access,
+    metrics: ServeMetrics | None,
 ) -> None:
     transport = WebRTCServerTransport(session, options)
 
     def connected(info: ConnectionInfo) -> Gate | None:
         """Log the session as connected; the gate that its peer's access asks for."""
         _log_connected(session, info)
+        if metrics is not None:
+            metrics.connected.labels(info.engine, info.remote_candidate_type or "").inc()
         return access.gate(str(session.session), info, session.label)
 
     def gate() -> Gate | None:
@@ -107,9 +115,18 @@ class _Sessions:
     """The sessions of one ``serve``: started in one task group, counted, ended together."""
 
     def __init__(
-        self, tg: TaskGroup, target: object, options: WebRTCOptions, limit: int, access: Access
+        self,
+        tg: TaskGroup,
+        target: object,
+        options: WebRTCOptions,
+        limit: int,
+        access: Access,
+        metrics: ServeMetrics | None,
     ) -> None:
         self._tg, self._target, self._options, self._limit = tg, target, options, limit
+        self._metrics = metrics
+        if metrics is not None:
+            access = dataclasses.replace(access, metrics=metrics.observe)
         self._access = access
         self.active = 0
         self._idle = anyio.Event()
@@ -126,9 +143,13 @@ class _Sessions:
         self._tg.start_soon(self._run, session)
 
     async def _run(self, session: HostSession) -> None:
+        if self._metrics is not None:
+            self._metrics.sessions.inc()
         try:
-            await _one_session(self._target, session, self._options, self._access)
+            await _one_session(self._target, session, self._options, self._access, self._metrics)
         finally:
+            if self._metrics is not None:
+                self._metrics.sessions.dec()
             self.active -= 1
             if self.active == 0:
                 self._idle.set()
@@ -151,11 +172,13 @@ async def serve(
     max_sessions: int = MAX_SESSIONS,
     access: Access | None = None,
     labeled_tokens: Mapping[str, str] | None = None,
+    metrics: ServeMetrics | None = None,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``target`` to every client joining ``room`` (see the module docstring).
     ``access``: what each peer may use, and the audit log (:class:`~mcp_webrtc.access.Access`);
-    ``labeled_tokens``: further client tokens by label (the label names a peer to ``access``).
+    ``labeled_tokens``: further client tokens by label (the label names a peer to ``access``);
+    ``metrics``: counts sessions and requests (:class:`~mcp_webrtc.serve_metrics.ServeMetrics`).
 
     ``url``: the rendezvous, or several (a sequence, or comma-separated): ``serve``
     registers at the first that answers and, when that connection is lost, tries the
@@ -171,7 +194,7 @@ async def serve(
     fatal: SignalingError | None = None
     backoff = 0.5
     async with anyio.create_task_group() as tg:
-        sessions = _Sessions(tg, target, options, max_sessions, access or Access())
+        sessions = _Sessions(tg, target, options, max_sessions, access or Access(), metrics)
         while True:
             try:
                 registration = RendezvousHost(

@@ -77,11 +77,12 @@ def _return_large_buffers_to_the_system() -> None:
     mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
-def _configure_logging(name: str, verbose: int, secrets: list[str]) -> None:
+def _configure_logging(name: str, verbose: int, secrets: list[str], worker: int | None) -> None:
     base = logging.INFO if name in ("signal", "serve") else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
+    who = "%(name)s" if worker is None else f"%(name)s[worker {worker}]"
     handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+        RedactingFormatter(f"%(asctime)s %(levelname)s {who}: %(message)s", secrets)
     )
     logging.basicConfig(level=max(base - 10 * verbose, logging.DEBUG), handlers=[handler])
     if verbose < 2:
@@ -134,7 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"mcp-webrtc: {exc}", file=sys.stderr)
             return 2
         args.problem, secrets = exc, []  # connect tells its MCP client why, then exits
-    _configure_logging(args.name, args.verbose, secrets)
+    return run(args, secrets)
+
+
+def run(args: Any, secrets: list[str]) -> int:
+    """Run a parsed command in this process (``serve --workers`` runs one per worker)."""
+    args.redacted = secrets  # what logs never show (the supervisor hands it to workers)
+    _configure_logging(args.name, args.verbose, secrets, getattr(args, "worker", None))
     _return_large_buffers_to_the_system()
     _tune_garbage_collection(getattr(args, "engine", None))
     backend_options: dict[str, Any] = {}
@@ -165,4 +172,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]

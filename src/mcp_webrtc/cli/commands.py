@@ -177,7 +177,20 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
     keys = authorized_keys(args.authorized_keys) if args.authorized_keys else {}
     options = webrtc_options(args, [key.line for key in keys])
-    print(invitation(args.url, room, options.identity), file=sys.stderr, flush=True)
+    worker = getattr(args, "worker", None)
+    if worker is None:
+        print(invitation(args.url, room, options.identity), file=sys.stderr, flush=True)
+    if args.workers > 1:
+        from .workers import supervise
+
+        return await supervise(args, args.redacted)
+    metrics = None
+    if args.metrics_port is not None:
+        from ..serve_metrics import ServeMetrics
+
+        metrics = ServeMetrics()
+        if worker is None:  # workers: the supervisor serves their sum
+            metrics.listen(args.metrics_host, args.metrics_port)
     with contextlib.ExitStack() as stack:
         audit = None
         if args.audit:
@@ -199,6 +212,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
                 payloads=args.audit_payloads,
             ),
             labeled_tokens={label: token for label, (token, _policy) in args.labeled.items()},
+            metrics=metrics,
         )
     return 0
 

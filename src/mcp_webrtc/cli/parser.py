@@ -15,6 +15,7 @@ from ..options import LOOPBACK_ONLY, IceServer, WebRTCOptions
 from ..proxy import EOF_TIMEOUT
 from ..rendezvous.config import RendezvousConfig
 from ..serve import MAX_SESSIONS
+from .workers import worker_count
 
 EPILOG = """\
 examples:
@@ -223,7 +224,11 @@ def _add_serve(commands: Any) -> None:
         "--env LOG_LEVEL=debug -- npx my-server\n  mcp-webrtc serve URL --room R ... "
         "--app pkg.module:mcp",
     )
-    srv.add_argument("url", help="rendezvous URL, ws://host:port/ or wss://...")
+    srv.add_argument(
+        "url",
+        help="rendezvous URL, ws://host:port/ or wss://...; several, comma-separated: "
+        "instances sharing a Redis, tried in turn",
+    )
     srv.add_argument("--room", default=os.environ.get("MCP_WEBRTC_ROOM"))
     srv.add_argument("--token", help="host token [MCP_WEBRTC_TOKEN]")
     srv.add_argument("--token-file", metavar="FILE", help="file holding the host token")
@@ -267,6 +272,23 @@ def _add_serve(commands: Any) -> None:
         action="store_true",
         help="also record each request's params and answer (they may hold secrets)",
     )
+    scale = srv.add_argument_group("scale and metrics")
+    scale.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        metavar="N",
+        help="worker processes, each a host in the room's pool ('auto': one per CPU); a "
+        "crashed worker is restarted",
+    )
+    scale.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (sessions, requests, "
+        "bytes, latency; summed over workers)",
+    )
+    scale.add_argument("--metrics-host", default="127.0.0.1", help="address of --metrics-port")
     _add_ice_flags(srv)
     srv.set_defaults(command=[])
 
@@ -281,7 +303,9 @@ def _add_connect(commands: Any) -> None:
         "still\ndue, then exits (status 0).\n\n"
         "example:\n  mcp-webrtc connect ws://rdv:8765/ --room laptop --token-file client.token",
     )
-    con.add_argument("url", help="rendezvous URL")
+    con.add_argument(
+        "url", help="rendezvous URL (several, comma-separated: the first that answers)"
+    )
     con.add_argument("--room", default=os.environ.get("MCP_WEBRTC_ROOM"))
     con.add_argument(
         "--token", help="the room's client token [MCP_WEBRTC_CLIENT_TOKEN, MCP_WEBRTC_TOKEN]"
