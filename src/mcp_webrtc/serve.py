@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ._compat import find_lowlevel_server
 from ._core.policy import Gate
+from ._core.rendezvous import rendezvous_urls
 from .access import Access, gated
 from .bridges import SessionHandler, bridge, stdio_command_handler
 from .exceptions import ConnectError, MCPWebRTCError, RendezvousRefused, SignalingError
@@ -38,12 +39,7 @@ from .serve_metrics import ServeMetrics
 from .server import run_server
 from .stdio_server import StdioServer
 from .transport import WebRTCClientTransport, WebRTCServerTransport
-from .websocket_signaling import (
-    HostSession,
-    RendezvousHost,
-    WebSocketSignaling,
-    rendezvous_urls,
-)
+from .websocket_signaling import HostSession, RendezvousHost, WebSocketSignaling
 
 logger = logging.getLogger("mcp_webrtc.serve")
 

@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from ._core import rendezvous as proto
-from ._core.rendezvous import JSONObject
+from ._core.rendezvous import JSONObject, rendezvous_urls
 from ._logs import websockets_logger
 from .exceptions import RendezvousRefused, SignalingError
 from .options import IceServer
@@ -77,16 +77,6 @@ async def _open(
         raise SignalingError(f"rendezvous at {url} answered HTTP {status}") from exc
     except (OSError, TimeoutError) as exc:
         raise SignalingError(f"cannot reach the rendezvous at {url}: {exc}") from exc
-
-
-def rendezvous_urls(url: str | Sequence[str]) -> tuple[str, ...]:
-    """The rendezvous URLs to try in order: a sequence, or one string of comma-separated
-    URLs (``"ws://a:8765/,ws://b:8765/"``), as the command line takes them."""
-    parts = url.split(",") if isinstance(url, str) else list(url)
-    urls = tuple(part.strip() for part in parts if part.strip())
-    if not urls:
-        raise SignalingError("no rendezvous URL given")
-    return urls
 
 
 async def _expect(ws: ClientConnection, wanted: str, answer_within: float) -> JSONObject:
@@ -235,9 +225,13 @@ class HostSession:
         session: str,
         ice_servers: tuple[IceServer, ...],
         label: str | None = None,
+        share: Mapping[str, int] | None = None,
     ) -> None:
         self.host = host
         self.session = session
+        #: This host's share of the room's pool when the client joined: ``hosts``,
+        #: ``sessions`` (this host's, the new one included), ``roomSessions``; or ``None``.
+        self.share = dict(share) if share is not None else None
         #: The label of the client token the client joined with (a labeled one), if any.
         self.label = label
         self._send, self._receive = anyio.create_memory_object_stream[JSONObject](math.inf)
@@ -372,9 +366,13 @@ class RendezvousHost(_RendezvousConnection):
         if kind == "peer-joined" and isinstance(session_id, str):
             fresh = message.get("iceServers")
             servers = parse_ice_servers(fresh) if fresh is not None else self.ice_servers
-            label = message.get("label")
+            label, share = message.get("label"), message.get("share")
             session = HostSession(
-                self, session_id, servers, label if isinstance(label, str) else None
+                self,
+                session_id,
+                servers,
+                label if isinstance(label, str) else None,
+                share if isinstance(share, dict) else None,
             )
             self._sessions[session_id] = session
             self._new.send_nowait(session)

@@ -121,6 +121,19 @@ test("a host session uses the fresh ICE servers of its peer-joined", () => {
   assert.equal(closed, 1);
 });
 
+test("a host session carries its token label and its share of the room's pool", () => {
+  const host = new RendezvousHost("ws://unused/", "lab", "h", "c");
+  const sessions = [];
+  host.onsession = (session) => sessions.push(session);
+  const share = { hosts: 2, sessions: 3, roomSessions: 5 };
+  host._dispatch({ type: "peer-joined", session: "s1", iceServers: [], label: "alice", share });
+  host._dispatch({ type: "peer-joined", session: "s2", iceServers: [] }); // an older rendezvous
+  assert.equal(sessions[0].label, "alice");
+  assert.deepEqual(sessions[0].share, share);
+  assert.equal(sessions[1].label, null);
+  assert.equal(sessions[1].share, null);
+});
+
 test("identity vectors (§8): verified, refused, and signed alike", async () => {
   const cases = vectors.filter((v) => v.kind === "identity");
   assert.ok(cases.length >= 4);

@@ -12,10 +12,11 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ProtocolError
+from .errors import ConfigurationError, ProtocolError
 
 PROTOCOL_VERSION = 1
 
@@ -197,6 +198,16 @@ def least_loaded(loads: dict[str, int], pick: float) -> str | None:
     fewest = min(loads.values())
     ties = sorted(name for name, load in loads.items() if load == fewest)
     return ties[min(int(pick * len(ties)), len(ties) - 1)]
+
+
+def rendezvous_urls(url: str | Sequence[str]) -> tuple[str, ...]:
+    """The rendezvous URLs to try in order: a sequence, or one string of comma-separated
+    URLs (``"ws://a:8765/,ws://b:8765/"``), as the command line takes them."""
+    parts = url.split(",") if isinstance(url, str) else list(url)
+    urls = tuple(part.strip() for part in parts if part.strip())
+    if not urls:
+        raise ConfigurationError("no rendezvous URL given")
+    return urls
 
 
 def turn_rest_credentials(

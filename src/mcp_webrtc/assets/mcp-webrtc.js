@@ -546,6 +546,10 @@ export class RendezvousHost {
         session: message.session,
         // fresh TURN credentials for each session (an older rendezvous sends none)
         iceServers: message.iceServers ?? this.iceServers,
+        // the label of the client token it joined with, and this host's share of the
+        // room's pool: {hosts, sessions, roomSessions} (null from an older rendezvous)
+        label: typeof message.label === "string" ? message.label : null,
+        share: message.share ?? null,
         onsignal: null,
         onclose: null,
         async connect() {},

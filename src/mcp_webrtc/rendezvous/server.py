@@ -14,7 +14,6 @@ from types import TracebackType
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -26,6 +25,7 @@ from ..exceptions import ProtocolError, RendezvousRefused
 from .backend import Endpoint, RendezvousBackend
 from .config import RendezvousConfig
 from .connection import PeerConnection, log_event
+from .http import ASSETS, response
 from .limits import HostLimiter
 from .memory import MemoryBackend
 from .metrics import RendezvousMetrics
@@ -121,20 +121,20 @@ class RendezvousServer:
             return await self._health()
         if path == "/metrics" and self.config.metrics and not upgrade:
             body = await self.metrics.exposition(self.backend)
-            return _response(HTTPStatus.OK, CONTENT_TYPE_LATEST, body)
+            return response(HTTPStatus.OK, CONTENT_TYPE_LATEST, body)
         if not upgrade:
-            asset = _ASSETS.get(path)
+            asset = ASSETS.get(path)
             if asset is not None:
                 name, content_type = asset
                 body = resources.files("mcp_webrtc.assets").joinpath(name).read_bytes()
-                return _response(HTTPStatus.OK, content_type, body)
+                return response(HTTPStatus.OK, content_type, body)
             if path == "/favicon.ico":
-                return _response(HTTPStatus.NO_CONTENT, "image/x-icon", b"")
-            return _response(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
+                return response(HTTPStatus.NO_CONTENT, "image/x-icon", b"")
+            return response(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
         origin = request.headers.get("Origin")
         if not self.config.origin_allowed(origin):
             log_event("refused", ws, reason="origin not allowed", origin=proto.short(origin, 100))
-            return _response(HTTPStatus.FORBIDDEN, "text/plain", b"origin not allowed\n")
+            return response(HTTPStatus.FORBIDDEN, "text/plain", b"origin not allowed\n")
         return None
 
     async def _health(self) -> Response:
@@ -148,8 +148,8 @@ class RendezvousServer:
         except RendezvousRefused:
             health["status"] = "backend-unavailable"
             body = proto.dumps(health).encode()
-            return _response(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", body)
-        return _response(HTTPStatus.OK, "application/json", proto.dumps(health).encode())
+            return response(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", body)
+        return response(HTTPStatus.OK, "application/json", proto.dumps(health).encode())
 
     # ---------------------------------------------------------------- WebSocket
 
@@ -366,25 +366,6 @@ class RendezvousServer:
             else:
                 me.put(proto.error(proto.BAD_MESSAGE, "unexpected message"))
         await messages.aclose()
-
-
-#: Plain HTTP GET paths served from the package's assets: the browser inspector and module.
-_ASSETS = {
-    "/": ("inspector.html", "text/html; charset=utf-8"),
-    "/inspector": ("inspector.html", "text/html; charset=utf-8"),
-    "/mcp-webrtc.js": ("mcp-webrtc.js", "text/javascript; charset=utf-8"),
-}
-
-
-def _response(status: HTTPStatus, content_type: str, body: bytes) -> Response:
-    headers = Headers(
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-        ]
-    )
-    return Response(status.value, status.phrase, headers, body)
 
 
 async def _quietly(call: Awaitable[None]) -> None:
