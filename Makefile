@@ -19,6 +19,7 @@ system-deps:
 	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
 	command -v iptables >/dev/null 2>&1 || missing="$$missing iptables"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi

@@ -3,7 +3,10 @@ pools (both backends), instance death, Redis outages, and the /metrics endpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -13,15 +16,18 @@ import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mcp_webrtc._core import rendezvous as proto
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 
 from .services import RedisProcess, SignalProcess, redis_server
+from .support import free_port
 
 pytestmark = pytest.mark.anyio
 
+ROOT = Path(__file__).resolve().parent.parent
+HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
 HOST_TOKEN = "host-secret"
 CLIENT_TOKEN = "client-secret"
 
@@ -291,3 +297,56 @@ async def scrape(server: RendezvousServer) -> str:
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     return body.decode()
+
+
+def haproxy_config(frontend: int, a: int, b: int) -> str:
+    """The HAProxy configuration shown in docs/deployment.md, on these ports."""
+    text = (ROOT / "docs/deployment.md").read_text()
+    block = text.split("A tested HAProxy\nconfiguration", 1)[1].split("```", 2)[1]
+    for old, new in (("8765", frontend), ("8801", a), ("8802", b)):
+        block = block.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+    return block.strip() + "\n"
+
+
+async def test_haproxy_in_front_of_two_instances(redis: RedisProcess, tmp_path: Path) -> None:
+    """The documented HAProxy configuration: any instance serves any peer, and a dead
+    instance is taken out of rotation by the health check."""
+    a = SignalProcess("--redis", redis.url, "--instance-ttl", "1.5", token=HOST_TOKEN)
+    b = SignalProcess("--redis", redis.url, "--instance-ttl", "1.5", token=HOST_TOKEN)
+    frontend = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(haproxy_config(frontend, a.port, b.port))
+    assert HAPROXY is not None, "haproxy is missing: run `make test`"
+    command = [HAPROXY, "-f", str(config), "-db"]
+    balancer = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: ASYNC220
+    url = f"ws://127.0.0.1:{frontend}/"
+    try:
+        with anyio.fail_after(10):
+            while True:  # haproxy listening, both instances checked up
+                with contextlib.suppress(OSError, InvalidStatus):
+                    host, registered = await register(url)
+                    if registered["type"] == "registered":
+                        break
+                await anyio.sleep(0.1)
+        joined = [await join(url) for _ in range(4)]  # round robin: both instances
+        assert all(answer["type"] == "joined" for _, answer in joined)
+        for _ in joined:
+            assert (await recv(host))["type"] == "peer-joined"
+        a.kill()
+        with anyio.fail_after(15):  # the pool host on B, or the one registered again
+            while True:
+                with contextlib.suppress(OSError, ConnectionClosed, InvalidStatus):
+                    host, registered = await register(url)
+                    if registered["type"] == "registered":
+                        break
+                await anyio.sleep(0.2)
+        for _ in range(4):  # every join reaches a live instance: A is out of rotation
+            ws, answer = await join(url)
+            assert answer["type"] == "joined"
+            await ws.close()
+        await host.close()
+    finally:
+        balancer.kill()
+        balancer.wait()
+        a.kill()
+        b.kill()
