@@ -183,7 +183,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from .workers import supervise
 
-        return await supervise(args, args.redacted)
+        return await supervise(args)
     metrics = None
     if args.metrics_port is not None:
         from ..serve_metrics import ServeMetrics

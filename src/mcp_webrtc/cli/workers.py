@@ -48,14 +48,14 @@ def worker_count(value: str) -> int:
     return count
 
 
-def _worker_main(args: argparse.Namespace, secrets: list[str], index: int) -> None:
+def _worker_main(args: argparse.Namespace, index: int) -> None:
     from . import run
 
     parent = multiprocessing.parent_process()
     if parent is not None:  # a supervisor that dies takes its workers with it (gracefully)
         threading.Thread(target=_stop_with, args=(parent.sentinel,), daemon=True).start()
     args.workers, args.worker = 1, index
-    raise SystemExit(run(args, secrets))
+    raise SystemExit(run(args, args.redacted))
 
 
 def _stop_with(sentinel: int) -> None:
@@ -71,8 +71,9 @@ class _Slot:
         self.pause = 0.5
 
 
-async def supervise(args: argparse.Namespace, secrets: list[str]) -> int:
-    """Run ``args.workers`` workers until cancelled (see the module docstring)."""
+async def supervise(args: argparse.Namespace) -> int:
+    """Run ``args.workers`` workers until cancelled (see the module docstring); each gets
+    ``args``, whose ``redacted`` secrets its logs never show."""
     context = multiprocessing.get_context("spawn")
     metrics_dir = None
     if args.metrics_port is not None:
@@ -83,7 +84,7 @@ async def supervise(args: argparse.Namespace, secrets: list[str]) -> int:
 
     def start(slot: _Slot) -> None:
         slot.process = context.Process(
-            target=_worker_main, args=(args, secrets, slot.index), name=f"worker {slot.index}"
+            target=_worker_main, args=(args, slot.index), name=f"worker {slot.index}"
         )
         slot.process.start()
         slot.started = time.monotonic()

@@ -60,7 +60,9 @@ class RendezvousMetrics:
             f"{_PREFIX}_signals_relayed", "Signal messages relayed.", ["by"], registry=registry
         )
         self.signal_bytes = Counter(
-            f"{_PREFIX}_signal_bytes", "Bytes of relayed signal messages.", registry=registry
+            f"{_PREFIX}_signal_bytes",
+            "Bytes of relayed signal messages, as received.",
+            registry=registry,
         )
         self.rate_limited = Counter(
             f"{_PREFIX}_rate_limited", "Rate limit hits, by who.", ["who"], registry=registry

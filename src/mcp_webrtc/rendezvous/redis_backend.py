@@ -91,6 +91,7 @@ class RedisBackend:
             for name in ("REGISTER", "UNREGISTER", "JOIN", "END_SESSION", "REAP")
         }
         self.instance = secrets.token_hex(6)
+        self._ttl_ms = int(config.instance_ttl * 1000)
         self._announced = False
         self._local: dict[str, Endpoint] = {}
         #: Hosts and client sessions that left while Redis was unreachable, to end later.
@@ -136,23 +137,20 @@ class RedisBackend:
             raise refusal(proto.BACKEND_UNAVAILABLE) from None
 
     async def _announce(self) -> None:
-        ttl = int(self._config.instance_ttl * 1000)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._key("alive", self.instance), "1", px=ttl)
+            pipe.set(self._key("alive", self.instance), "1", px=self._ttl_ms)
             pipe.sadd(self._key("instances"), self.instance)
             await self._call(pipe.execute())
         self._announced = True
         logger.info("event=instance-up instance=%s", self.instance)
 
     async def _heartbeat(self) -> None:
-        ttl = int(self._config.instance_ttl * 1000)
         while True:
+            alive = self._key("alive", self.instance)  # a new name after starting over
             try:
                 if not self._announced:
                     await self._announce()
-                elif not await self._call(
-                    self._redis.set(self._key("alive", self.instance), "1", px=ttl, xx=True)
-                ):
+                elif not await self._call(self._redis.set(alive, "1", px=self._ttl_ms, xx=True)):
                     await self._start_over()
                 await self._end_orphans()
                 for instance in await self._call(self._redis.smembers(self._key("instances"))):
@@ -181,13 +179,7 @@ class RedisBackend:
         if out:
             logger.info("event=reaped instance=%s sessions=%d", instance, len(out) // 4)
         for i in range(0, len(out), 4):
-            what, session, peer, where = out[i : i + 4]
-            endpoint = self._resolve(peer, where)
-            with contextlib.suppress(RendezvousRefused):
-                if what == "host-left":
-                    await endpoint.drop(proto.HOST_LEFT, "the host left the room")
-                else:
-                    await endpoint.deliver({"type": "peer-left", "session": session})
+            await self._tell(*out[i : i + 4])
 
     async def _end_orphans(self) -> None:
         """End what left while Redis was unreachable (else its hosts would get joins)."""
@@ -195,14 +187,21 @@ class RedisBackend:
             script, args = self._orphans[0]
             ended = await self._call(self._scripts[script](args=args))
             self._orphans.pop(0)
-            with contextlib.suppress(RendezvousRefused):
-                if script == "UNREGISTER":
-                    for i in range(0, len(ended), 3):
-                        gone = self._resolve(ended[i + 1], ended[i + 2])
-                        await gone.drop(proto.HOST_LEFT, "the host left the room")
-                elif ended:
-                    peer_left = {"type": "peer-left", "session": args[1]}
-                    await self._resolve(ended[0], ended[1]).deliver(peer_left)
+            if script == "UNREGISTER":
+                for i in range(0, len(ended), 3):
+                    await self._tell("host-left", *ended[i : i + 3])
+            elif ended:
+                await self._tell("peer-left", str(args[1]), *ended)
+
+    async def _tell(self, what: str, session: str, peer: str, where: str) -> None:
+        """Tell the other side of a session that ended without passing through it: a
+        client that its host left (``host-left``), a host that its client did."""
+        endpoint = self._resolve(peer, where)
+        with contextlib.suppress(RendezvousRefused):
+            if what == "host-left":
+                await endpoint.drop(proto.HOST_LEFT, "the host left the room")
+            else:
+                await endpoint.deliver({"type": "peer-left", "session": session})
 
     async def _run_or_later(self, script: str, args: list[str | int]) -> list[str]:
         """Run a script that ends something; if Redis is unreachable, end it later."""

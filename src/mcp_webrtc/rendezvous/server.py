@@ -141,15 +141,16 @@ class RendezvousServer:
         """200 with counts while the backend works; 503 (take me out) when it does not."""
         backend = self.backend
         health: JSONObject = {"status": "ok", "backend": backend.kind, "instance": backend.instance}
+        status = HTTPStatus.OK
         try:
-            if not await backend.healthy():
-                raise RendezvousRefused(proto.BACKEND_UNAVAILABLE, "unhealthy")
-            health.update((await self.metrics.timed("counts", backend.counts()))._asdict())
+            counts = await self.metrics.timed("counts", backend.counts())
         except RendezvousRefused:
-            health["status"] = "backend-unavailable"
-            body = proto.dumps(health).encode()
-            return response(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", body)
-        return response(HTTPStatus.OK, "application/json", proto.dumps(health).encode())
+            counts = None
+        if counts is None or not await backend.healthy():
+            health["status"], status = "backend-unavailable", HTTPStatus.SERVICE_UNAVAILABLE
+        else:
+            health.update(counts._asdict())
+        return response(status, "application/json", proto.dumps(health).encode())
 
     # ---------------------------------------------------------------- WebSocket
 
@@ -189,13 +190,13 @@ class RendezvousServer:
 
     async def _messages(
         self, me: PeerConnection, limiter: HostLimiter | None = None
-    ) -> AsyncGenerator[proto.Inbound, None]:
-        """Yield parsed messages until the connection ends; answer malformed ones (a host
-        sending them is paced by its own budget)."""
+    ) -> AsyncGenerator[tuple[proto.Inbound, int], None]:
+        """Yield parsed messages, each with its size as received, until the connection
+        ends; answer malformed ones (a host sending them is paced by its own budget)."""
         try:
             async for raw in me.ws:
                 try:
-                    yield proto.parse_inbound(raw)
+                    yield proto.parse_inbound(raw), len(raw)
                 except ProtocolError as exc:
                     if limiter is not None:
                         await limiter.pace()
@@ -232,7 +233,7 @@ class RendezvousServer:
                     "unregister", self.backend.unregister(hello.room, me)
                 )
             except RendezvousRefused:
-                clients = []  # the shared store releases them once this instance is gone
+                clients = []  # the backend ends them once its store answers again
             log_event("unregister", ws, room=hello.room, sessions=len(clients))
             for client in clients:  # never waits: each has its own queue
                 await _quietly(client.drop(proto.HOST_LEFT, "the host left the room"))
@@ -245,7 +246,7 @@ class RendezvousServer:
 
     async def _relay_host(self, me: PeerConnection, room: str, limiter: HostLimiter) -> None:
         backend, timed = self.backend, self.metrics.timed
-        async for message in self._messages(me, limiter):
+        async for message, size in self._messages(me, limiter):
             session = getattr(message, "session", None)
             if isinstance(message, proto.SignalMessage) and session is not None:
                 try:
@@ -259,7 +260,7 @@ class RendezvousServer:
                     me.put(proto.error(proto.UNKNOWN_SESSION, "no such session", session=session))
                 else:
                     signal = {"type": "signal", "signal": message.signal}
-                    await self._relay(me, peer, signal, "host", session)
+                    await self._relay(me, peer, signal, "host", session, size)
             elif isinstance(message, proto.Leave) and session is not None:
                 await limiter.admit(session, live=False)
                 limiter.forget(session)
@@ -272,9 +273,16 @@ class RendezvousServer:
                 me.put(proto.error(proto.BAD_MESSAGE, "unexpected message"))
 
     async def _relay(
-        self, me: PeerConnection, peer: Endpoint, message: JSONObject, by: str, session: str
+        self,
+        me: PeerConnection,
+        peer: Endpoint,
+        message: JSONObject,
+        by: str,
+        session: str,
+        size: int,
     ) -> None:
-        """Relay one signal; a sender whose signal could not be passed on is told why."""
+        """Relay one signal (``size``: as received); a sender whose signal could not be
+        passed on is told why."""
         try:
             await peer.deliver(message)
         except RendezvousRefused as exc:
@@ -282,13 +290,13 @@ class RendezvousServer:
             me.put(proto.error(exc.code, exc.message, **extra))
             return
         self.metrics.signals.labels(by).inc()
-        self.metrics.signal_bytes.inc(len(proto.dumps(message["signal"])))
+        self.metrics.signal_bytes.inc(size)
 
     async def _host_drops(self, session: str, me: PeerConnection) -> Endpoint | None:
         try:
             return await self.metrics.timed("host_drops", self.backend.host_drops(session, me))
         except RendezvousRefused:
-            return None  # the shared store ends it with this instance, or already did
+            return None  # the session ends with its client, or with this instance
 
     async def _refuse_session(
         self, me: PeerConnection, room: str, session: str, limiter: HostLimiter
@@ -336,7 +344,7 @@ class RendezvousServer:
             try:
                 host = await self.metrics.timed("leave", self.backend.leave(session, me))
             except RendezvousRefused:
-                host = None  # the shared store ends it with this instance
+                host = None  # the backend ends it once its store answers again
             log_event("leave", ws, room=hello.room, session=session)
             if host is not None:
                 await _quietly(host.deliver({"type": "peer-left", "session": session}))
@@ -344,7 +352,7 @@ class RendezvousServer:
 
     async def _relay_client(self, me: PeerConnection, session: str, bucket: TokenBucket) -> None:
         messages = self._messages(me)
-        async for message in messages:
+        async for message, size in messages:
             if not bucket.allow(time.monotonic()):
                 log_event("refused", me.ws, reason="rate limit", who="client")
                 self.metrics.rate_limited.labels("client").inc()
@@ -360,7 +368,7 @@ class RendezvousServer:
                 if target is None:
                     break
                 signal = {"type": "signal", "session": session, "signal": message.signal}
-                await self._relay(me, target, signal, "client", session)
+                await self._relay(me, target, signal, "client", session, size)
             elif isinstance(message, proto.Leave):
                 break
             else:
