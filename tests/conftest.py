@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from . import support
+from .services import RedisProcess, redis_server
 
 
 def _interfaces() -> list[str]:
@@ -83,3 +84,10 @@ def engine(request: pytest.FixtureRequest) -> Iterator[str]:
     os.environ["MCP_WEBRTC_ENGINE"] = name  # for the commands and peers tests start
     yield name
     support.ENGINE = previous
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A throwaway redis-server on loopback, for this test only."""
+    with redis_server(tmp_path) as server:
+        yield server

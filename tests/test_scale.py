@@ -7,7 +7,7 @@ import contextlib
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from mcp_webrtc._core import rendezvous as proto
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
 
-from .services import RedisProcess, SignalProcess, redis_server
+from .services import RedisProcess, SignalProcess
 from .support import free_port
+from .test_rendezvous import recv, send
 
 pytestmark = pytest.mark.anyio
 
@@ -30,12 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HAPROXY = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
 HOST_TOKEN = "host-secret"
 CLIENT_TOKEN = "client-secret"
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    with redis_server(tmp_path) as server:
-        yield server
 
 
 @asynccontextmanager
@@ -52,15 +47,6 @@ async def instances(
             for _ in range(count if redis is not None else 1)
         ]
         yield servers
-
-
-async def recv(ws: ClientConnection) -> Any:
-    with anyio.fail_after(10):
-        return json.loads(await ws.recv())
-
-
-async def send(ws: ClientConnection, **message: Any) -> None:
-    await ws.send(json.dumps(message))
 
 
 async def register(url: str, room: str = "lab", client_token: str = CLIENT_TOKEN) -> Any:
@@ -225,10 +211,13 @@ async def test_a_redis_outage_refuses_clearly_then_recovers(redis: RedisProcess)
         client, joined = await join(b.url)
         session = joined["session"]
         assert (await recv(host))["session"] == session
+        assert (await http_get(b, "/healthz"))[0] == 200
         redis.kill()
         refused_ws, refused = await join(b.url)
         assert refused["code"] == proto.BACKEND_UNAVAILABLE
         assert "shared store" in refused["message"]
+        status, body = await http_get(b, "/healthz")  # a load balancer takes it out
+        assert (status, json.loads(body)["status"]) == (503, "backend-unavailable")
         redis.start()  # empty, as a restarted Redis without persistence is
         # the host's instance finds its state gone and asks it to register again
         dropped = await closed_with(host)
@@ -284,9 +273,16 @@ async def test_metrics_are_prometheus_text(redis: RedisProcess) -> None:
 
 
 async def scrape(server: RendezvousServer) -> str:
+    status, body = await http_get(server, "/metrics")
+    assert status == 200
+    return body
+
+
+async def http_get(server: RendezvousServer, path: str) -> tuple[int, str]:
     stream = await anyio.connect_tcp("127.0.0.1", server.port)
     async with stream:
-        await stream.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        await stream.send(request.encode())
         response = b""
         with anyio.fail_after(5):
             try:
@@ -295,8 +291,7 @@ async def scrape(server: RendezvousServer) -> str:
             except anyio.EndOfStream:
                 pass
     head, _, body = response.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head
-    return body.decode()
+    return int(head.split()[1]), body.decode()
 
 
 def haproxy_config(frontend: int, a: int, b: int) -> str:

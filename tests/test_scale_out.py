@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,11 @@ from mcp_webrtc import MCPWebRTCError
 from mcp_webrtc.serve import connect as webrtc_connect
 
 from . import support
-from .services import RedisProcess, SignalProcess, redis_server
+from .services import RedisProcess, SignalProcess
 from .test_scale import CLIENT_TOKEN, HOST_TOKEN, instances
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    with redis_server(tmp_path) as server:
-        yield server
 
 
 async def test_sessions_outlive_their_instance_and_the_host_moves_on(
