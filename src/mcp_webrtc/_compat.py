@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,3 +96,22 @@ def lowlevel_server(server: object) -> Any:
         f"{type(server).__name__} is not an MCP server (expected mcp's MCPServer, FastMCP or "
         "low-level Server)"
     )
+
+
+@asynccontextmanager
+async def streamable_http_client(
+    url: str, headers: Mapping[str, str], max_event_size: int
+) -> AsyncIterator[tuple[Any, Any]]:
+    """The SDK's Streamable HTTP client transport (``(read, write)``; 1.x also yields a
+    session id getter), with ``headers`` on every request and server-sent events up to
+    ``max_event_size`` bytes where the SDK bounds them (2.x: 1 MiB by default)."""
+    from mcp.client import streamable_http
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    client = create_mcp_http_client(headers=dict(headers))
+    extra: dict[str, Any] = {}
+    opener = streamable_http.streamable_http_client
+    if "max_sse_event_size" in inspect.signature(opener).parameters:
+        extra["max_sse_event_size"] = max_event_size
+    async with client, opener(url, http_client=client, **extra) as streams:
+        yield streams[0], streams[1]

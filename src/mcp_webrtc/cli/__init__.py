@@ -85,8 +85,9 @@ def _configure_logging(name: str, verbose: int, secrets: list[str], worker: int 
         RedactingFormatter(f"%(asctime)s %(levelname)s {who}: %(message)s", secrets)
     )
     logging.basicConfig(level=max(base - 10 * verbose, logging.DEBUG), handlers=[handler])
-    if verbose < 2:
-        logging.getLogger("aioice").setLevel(logging.WARNING)
+    if verbose < 2:  # a line per packet check or HTTP request (serve --url)
+        for name in ("aioice", "httpx", "httpx2"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 #: Allocations between young collections (CPython's default: 700); see below.

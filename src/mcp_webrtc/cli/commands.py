@@ -10,21 +10,18 @@ import os
 import secrets
 import shlex
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from .._core.identity import KEY_TYPE, Identity, PublicKey
 from .._core.policy import Policy
 from .._core.rendezvous import LABEL_PATTERN
 from ..access import Access
-from ..exceptions import ConfigurationError, MCPWebRTCError, PeerIdentityError
+from ..exceptions import ConfigurationError
 from ..identity import KEYS_ONLY_TOKEN, KnownServers, default_identity_path, write_identity
-from .parser import webrtc_options
-
-if TYPE_CHECKING:
-    from ..peer import DataChannelPeer
+from .connect import cmd_connect
+from .flags import required, webrtc_options
 
 
 def token_lines(path: str) -> list[str]:
@@ -71,6 +68,8 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
             )
         found = [args.token, "" if keys_only else args.client_token]
         found += [token for token, _policy in args.labeled.values()]
+        args.headers = http_headers(args.header, os.environ.get("MCP_WEBRTC_HTTP_HEADERS", ""))
+        found += list(args.headers.values())
     elif args.name == "connect":
         env_token = os.environ.get("MCP_WEBRTC_CLIENT_TOKEN") or os.environ.get("MCP_WEBRTC_TOKEN")
         if args.token or args.token_file or env_token:
@@ -96,6 +95,20 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
     return [secret for secret in found if secret]
 
 
+def http_headers(flags: list[str], lines: str) -> dict[str, str]:
+    """``serve --header 'Name: value'`` flags, after the lines of ``lines`` (the variable
+    MCP_WEBRTC_HTTP_HEADERS): the headers sent to ``--url``. Values are secrets."""
+    headers: dict[str, str] = {}
+    for item in [*lines.splitlines(), *flags]:
+        if not item.strip():
+            continue
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ConfigurationError("--header wants 'Name: value' (a colon after the name)")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
 def load_app(spec: str) -> Any:
     """Import ``module:attribute`` (like uvicorn's app spec)."""
     module_name, _, attribute = spec.partition(":")
@@ -107,12 +120,6 @@ def load_app(spec: str) -> Any:
     for part in attribute.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _required(value: str | None, flag: str, env: str) -> str:
-    if not value:
-        raise ConfigurationError(f"{flag} is required (or set {env})")
-    return value
 
 
 async def cmd_signal(args: argparse.Namespace) -> int:
@@ -165,16 +172,22 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     from ..serve import serve
     from ..stdio_server import StdioServer
 
-    room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
-    if args.app and args.command:
-        raise ConfigurationError("give either --app or a command after --, not both")
+    room = required(args.room, "--room", "MCP_WEBRTC_ROOM")
+    if sum(map(bool, (args.app, args.command, args.http_url))) > 1:
+        raise ConfigurationError("give one of --app, --url or a command after --")
+    if args.headers and not args.http_url:
+        raise ConfigurationError("--header goes with --url")
     if args.app:
         target: Any = load_app(args.app)
     elif args.command:
         env = _child_env(args)
         target = StdioServer(args.command[0], args.command[1:], env=env)
+    elif args.http_url:
+        from ..http_upstream import HttpServer
+
+        target = HttpServer(args.http_url, args.headers)
     else:
-        raise ConfigurationError("give --app module:attr or -- COMMAND [ARGS...]")
+        raise ConfigurationError("give --app module:attr, --url URL or -- COMMAND [ARGS...]")
     keys = authorized_keys(args.authorized_keys) if args.authorized_keys else {}
     options = webrtc_options(args, [key.line for key in keys])
     worker = getattr(args, "worker", None)
@@ -304,64 +317,6 @@ async def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_connect(args: argparse.Namespace) -> int:
-    from .._stdio import take_stdio
-    from ..peer import DataChannelPeer
-    from ..proxy import StdioProxy
-    from ..websocket_signaling import WebSocketSignaling
-
-    problem: MCPWebRTCError | None = args.problem
-    known = KnownServers(args.known_servers)
-    recorded = None
-    try:  # a mistake here is told to the MCP client too, as the answer to its initialize
-        room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
-        pinned = list(args.server_key)
-        if not pinned:  # trust on first use: the key recorded for this room, if any
-            recorded = known.lookup(args.url, room)
-            pinned = [recorded.line] if recorded else []
-        options = webrtc_options(args, pinned)
-    except MCPWebRTCError as exc:
-        problem = problem or exc
-
-    @asynccontextmanager
-    async def open_peer() -> AsyncIterator[DataChannelPeer]:
-        if problem is not None:
-            raise problem
-        signaling = WebSocketSignaling(args.url, room, args.token)
-        try:
-            initiator = bool(options.initiator)
-            async with DataChannelPeer(signaling, options, initiator=initiator) as peer:
-                line = peer.info().peer_key
-                if line and not args.server_key and recorded is None:
-                    key = PublicKey.parse(line)
-                    known.record(args.url, room, key)
-                    status(f"recorded the server's key {key.fingerprint}")
-                yield peer
-        except PeerIdentityError as exc:
-            if recorded is None:
-                raise
-            raise PeerIdentityError(
-                f"{exc.detail}. The server of room {room!r} at {args.url} proved key "
-                f"{recorded.fingerprint} before ({known.path}). If it changed its key on "
-                f"purpose, run: mcp-webrtc forget-server {args.url} --room {room}"
-            ) from None
-
-    def status(text: str) -> None:
-        print(f"mcp-webrtc: {text}", file=sys.stderr, flush=True)
-
-    stdin, stdout = take_stdio()
-    proxy = StdioProxy(
-        open_peer,
-        stdin=stdin,
-        stdout=stdout,
-        status=status,
-        wait=args.wait,
-        eof_timeout=args.eof_timeout,
-        target=f"room {args.room!r} at {args.url}",
-    )
-    return await proxy.run()
-
-
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -371,7 +326,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 
 async def cmd_forget_server(args: argparse.Namespace) -> int:
     known = KnownServers(args.known_servers)
-    room = _required(args.room, "--room", "MCP_WEBRTC_ROOM")
+    room = required(args.room, "--room", "MCP_WEBRTC_ROOM")
     found = known.forget(args.url, room)
     print(f"{'forgot' if found else 'no key recorded for'} room {room!r} at {args.url}")
     return 0 if found else 1

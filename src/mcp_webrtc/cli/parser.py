@@ -4,17 +4,14 @@ them, never typed twice."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
-from ..identity import load_identity
-from ..options import LOOPBACK_ONLY, IceServer, WebRTCOptions
-from ..proxy import EOF_TIMEOUT
 from ..rendezvous.config import RendezvousConfig
 from ..serve import MAX_SESSIONS
+from .connect import add_connect
+from .flags import add_ice_flags, default
 from .workers import worker_count
 
 EPILOG = """\
@@ -23,7 +20,9 @@ examples:
   mcp-webrtc serve ws://rdv.example:8765/ --room laptop --token-file host.token \\
       --client-token-file client.token -- npx -y @modelcontextprotocol/server-everything
   mcp-webrtc serve ws://rdv.example:8765/ --room laptop ... --app my_package.server:mcp
+  mcp-webrtc serve ws://rdv.example:8765/ --room laptop ... --url http://127.0.0.1:8000/mcp
   mcp-webrtc connect ws://rdv.example:8765/ --room laptop --token-file client.token
+  mcp-webrtc connect ws://rdv.example:8765/ --room laptop ... --listen 127.0.0.1:8931
   mcp-webrtc demo
 
 secrets: command-line flags are visible to other local users (ps, /proc); give tokens
@@ -35,103 +34,6 @@ environment variables (used when the flag is absent):
   MCP_WEBRTC_STUN, MCP_WEBRTC_TURN (comma-separated URLs), MCP_WEBRTC_TURN_USER,
   MCP_WEBRTC_TURN_PASS, MCP_WEBRTC_RELAY_ONLY=1, MCP_WEBRTC_HOST_CANDIDATES
 """
-
-
-def default(cls: Any, name: str) -> Any:
-    """The default of dataclass field ``name`` of ``cls``."""
-    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
-
-
-def _env_list(name: str) -> list[str]:
-    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
-
-
-def _add_ice_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection (engine, ICE, NAT traversal, timeouts)")
-    group.add_argument(
-        "--engine",
-        choices=("auto", "aiortc", "libwebrtc"),
-        default=os.environ.get("MCP_WEBRTC_ENGINE", default(WebRTCOptions, "engine")),
-        help="WebRTC engine: libwebrtc (Chrome's, from mcp-webrtc[fast]), aiortc, or auto: "
-        "libwebrtc when installed [MCP_WEBRTC_ENGINE]",
-    )
-    group.add_argument(
-        "--stun", action="append", metavar="URL", help="STUN server [MCP_WEBRTC_STUN]"
-    )
-    group.add_argument(
-        "--turn",
-        action="append",
-        metavar="URL",
-        help="TURN server, e.g. turn:turn.example:3478?transport=tcp [MCP_WEBRTC_TURN]",
-    )
-    group.add_argument(
-        "--turn-user",
-        default=os.environ.get("MCP_WEBRTC_TURN_USER"),
-        help="TURN username [MCP_WEBRTC_TURN_USER]",
-    )
-    group.add_argument(
-        "--turn-pass",
-        default=os.environ.get("MCP_WEBRTC_TURN_PASS"),
-        help="TURN password [MCP_WEBRTC_TURN_PASS]",
-    )
-    group.add_argument(
-        "--relay-only",
-        action="store_true",
-        default=os.environ.get("MCP_WEBRTC_RELAY_ONLY") == "1",
-        help="use TURN-relayed candidates only [MCP_WEBRTC_RELAY_ONLY=1]",
-    )
-    group.add_argument(
-        "--host-candidates",
-        default=os.environ.get("MCP_WEBRTC_HOST_CANDIDATES"),
-        metavar="LIST",
-        help="comma-separated networks/addresses/interfaces allowed as host "
-        "candidates, or 'loopback' [MCP_WEBRTC_HOST_CANDIDATES]",
-    )
-    group.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=default(WebRTCOptions, "connect_timeout"),
-        metavar="SECONDS",
-        help="give up connecting after this long (default %(default)s)",
-    )
-    group.add_argument(
-        "--dead-peer-timeout",
-        type=float,
-        default=default(WebRTCOptions, "dead_peer_timeout"),
-        metavar="SECONDS",
-        help="a peer silent this long is gone (default %(default)s)",
-    )
-    group.add_argument(
-        "--identity",
-        metavar="FILE",
-        help="this side's identity key (default: the one `mcp-webrtc keygen` wrote, if any)",
-    )
-
-
-def webrtc_options(args: argparse.Namespace, peer_keys: Sequence[str] = ()) -> WebRTCOptions:
-    servers: list[IceServer] = []
-    stun = args.stun if args.stun is not None else _env_list("MCP_WEBRTC_STUN")
-    turn = args.turn if args.turn is not None else _env_list("MCP_WEBRTC_TURN")
-    if stun:
-        servers.append(IceServer(tuple(stun)))
-    if turn:
-        servers.append(IceServer(tuple(turn), args.turn_user, args.turn_pass))
-    hosts: tuple[str, ...] | None = None
-    if args.host_candidates:
-        if args.host_candidates == "loopback":
-            hosts = LOOPBACK_ONLY
-        else:
-            hosts = tuple(h.strip() for h in args.host_candidates.split(",") if h.strip())
-    return WebRTCOptions(
-        engine=args.engine,
-        ice_servers=tuple(servers),
-        ice_transport_policy="relay" if args.relay_only else "all",
-        host_candidates=hosts,
-        connect_timeout=args.connect_timeout,
-        dead_peer_timeout=args.dead_peer_timeout,
-        identity=load_identity(args.identity),
-        expect_peer_keys=tuple(peer_keys),
-    )
 
 
 def _add_signal(commands: Any) -> None:
@@ -214,7 +116,7 @@ def _add_signal(commands: Any) -> None:
 def _add_serve(commands: Any) -> None:
     srv = commands.add_parser(
         "serve",
-        help="expose an MCP server (stdio command or Python object) to WebRTC peers",
+        help="expose an MCP server (stdio command, HTTP URL or Python object) to WebRTC peers",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Everything after -- is the stdio MCP server to run, one process per peer. It\n"
         "gets the MCP SDK's default environment (PATH, HOME, ...) plus --env and --pass-env,\n"
@@ -237,6 +139,21 @@ def _add_serve(commands: Any) -> None:
     )
     srv.add_argument("--client-token-file", metavar="FILE", help="file holding the client token")
     srv.add_argument("--app", help="module:attribute of an MCPServer/FastMCP/Server object")
+    srv.add_argument(
+        "--url",
+        dest="http_url",
+        metavar="URL",
+        help="a Streamable HTTP MCP server, e.g. http://127.0.0.1:8000/mcp: one HTTP MCP "
+        "session per peer",
+    )
+    srv.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="sent with every request to --url (e.g. 'Authorization: Bearer ...'); values "
+        "are never logged [MCP_WEBRTC_HTTP_HEADERS: one per line]",
+    )
     srv.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="set in the server"
     )
@@ -289,58 +206,8 @@ def _add_serve(commands: Any) -> None:
         "bytes, latency; summed over workers)",
     )
     scale.add_argument("--metrics-host", default="127.0.0.1", help="address of --metrics-port")
-    _add_ice_flags(srv)
+    add_ice_flags(srv)
     srv.set_defaults(command=[])
-
-
-def _add_connect(commands: Any) -> None:
-    con = commands.add_parser(
-        "connect",
-        help="stdio proxy to a remote WebRTC MCP server (for any stdio MCP client)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Only JSON-RPC goes to stdout. When the server goes away, pending requests get "
-        "an\nerror and connect exits (status 1); on end of stdin it delivers the answers "
-        "still\ndue, then exits (status 0).\n\n"
-        "example:\n  mcp-webrtc connect ws://rdv:8765/ --room laptop --token-file client.token",
-    )
-    con.add_argument(
-        "url", help="rendezvous URL (several, comma-separated: the first that answers)"
-    )
-    con.add_argument("--room", default=os.environ.get("MCP_WEBRTC_ROOM"))
-    con.add_argument(
-        "--token", help="the room's client token [MCP_WEBRTC_CLIENT_TOKEN, MCP_WEBRTC_TOKEN]"
-    )
-    con.add_argument("--token-file", metavar="FILE", help="file holding the client token")
-    con.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="keep retrying this long while the room does not exist yet (a server that "
-        "starts later) or the rendezvous is unreachable",
-    )
-    con.add_argument(
-        "--eof-timeout",
-        type=float,
-        default=EOF_TIMEOUT,
-        metavar="SECONDS",
-        help="after end of stdin, wait this long for the answers still due",
-    )
-    con.add_argument(
-        "--server-key",
-        action="append",
-        default=[],
-        metavar="KEY",
-        help="the server's public key line: refuse any other (default: trust the key seen "
-        "first for this rendezvous and room, as recorded in --known-servers)",
-    )
-    con.add_argument(
-        "--known-servers",
-        metavar="FILE",
-        help="where server keys seen first are recorded (default: known_servers in the "
-        "configuration directory)",
-    )
-    _add_ice_flags(con)
 
 
 def _add_keygen(commands: Any) -> None:
@@ -376,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     _add_signal(commands)
     _add_serve(commands)
-    _add_connect(commands)
+    add_connect(commands)
     _add_keygen(commands)
     _add_forget_server(commands)
     commands.add_parser("demo", help="rendezvous, server and client in one process")

@@ -1,0 +1,84 @@
+"""``serve --url``: a Streamable HTTP MCP server behind ``serve``.
+
+Each WebRTC peer gets its own MCP session on the HTTP server, opened by the MCP SDK's
+Streamable HTTP client: the peer's requests and notifications are POSTed, the server's
+answers, requests (sampling, elicitation, roots) and notifications (progress, logging)
+come back on the response streams and the standalone GET stream, and the peer's answers to
+the server's requests are POSTed in turn. When the peer leaves, the HTTP session is closed
+with a DELETE (bounded by :data:`CLOSE_TIMEOUT`, also when ``serve`` is stopping).
+
+When the server cannot be reached, or stops answering mid-session, the peer's pending
+requests, and those it sends in the next :data:`~mcp_webrtc.relay.LINGER` seconds, get a
+JSON-RPC error naming the URL and the cause; ``initialize`` first when it was never up.
+Header values (credentials, typically) are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._compat import streamable_http_client
+from .exceptions import ConfigurationError
+from .options import WebRTCOptions
+from .relay import Calls, UpstreamGone, cancelled_gently, refuse, relay
+
+logger = logging.getLogger("mcp_webrtc.http_upstream")
+
+#: At most this long to close a peer's HTTP session (the DELETE) when it ends.
+CLOSE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class HttpServer:
+    """A ``serve`` target: the Streamable HTTP MCP server at ``url`` (``http://`` or
+    ``https://``, e.g. ``http://127.0.0.1:8000/mcp``), one HTTP MCP session per peer.
+
+    ``headers`` go with every request (e.g. ``Authorization``); ``max_message_size`` bounds
+    one server-sent event (the SDK's own bound is 1 MiB; ours is the session's message
+    limit, :attr:`WebRTCOptions.max_message_size`)."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    max_message_size: int = field(
+        default_factory=lambda: WebRTCOptions().max_message_size  # its default, defined once
+    )
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(f"--url wants http://host:port/path, got {self.url!r}")
+        for name, value in self.headers.items():
+            if not name or any(c in name for c in ":\r\n ") or any(c in value for c in "\r\n"):
+                raise ConfigurationError(f"not a valid HTTP header: {name!r}")
+
+    async def __call__(self, read: Any, write: Any) -> None:
+        """Relay one peer's session (``read``/``write``: its SDK message streams)."""
+        calls = Calls()
+        try:
+            async with (
+                cancelled_gently(CLOSE_TIMEOUT) as work,
+                streamable_http_client(self.url, self.headers, self.max_message_size) as upstream,
+            ):
+                with work:
+                    await relay((read, write), upstream, calls)
+            return  # the peer left (or serve stopped): the session was DELETEd
+        except UpstreamGone as exc:
+            reason = f"the MCP server at {self.url} went away: {exc}"
+        except Exception as exc:  # the SDK's transport fails as a whole (its task group)
+            reason = f"the MCP server at {self.url} is unreachable: {_cause(exc)}"
+        logger.warning("%s", reason)
+        await refuse(read, write, calls, reason)
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost first error of an exception group, as a short phrase."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return str(exc) or type(exc).__name__
+
+
+__all__ = ["CLOSE_TIMEOUT", "HttpServer"]
