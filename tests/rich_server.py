@@ -8,6 +8,7 @@ prompts, progress, logging, sampling, elicitation, cancellation), for the HTTP t
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from typing import Any
@@ -90,6 +91,12 @@ def http_methods() -> str:
 def authorization(ctx: Context) -> str:
     """The Authorization header of the request calling this tool."""
     return (ctx.headers or {}).get("authorization", "")
+
+
+@RICH.tool(structured_output=False)
+def pid() -> str:
+    """The id of this server process."""
+    return str(os.getpid())
 
 
 @RICH.resource("note://motd")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -23,11 +24,14 @@ from . import support
 from .support import MCPError, free_port, wait_until
 from .test_bridges import (
     CLIENT_TOKEN,
+    EVERYTHING,
     ROOT,
     Raw,
     connect_args,
+    initialize,
     process,
     rendezvous,
+    serve_args,
     serve_process,
 )
 
@@ -51,7 +55,8 @@ async def http_server(*command: str, env: dict[str, str] | None = None) -> Async
     port = free_port()
     args = list(command) or [sys.executable, "-m", "tests.rich_server", "{port}"]
     args = [arg.replace("{port}", str(port)) for arg in args]
-    proc = await anyio.open_process(args, cwd=ROOT, env={**os.environ, **(env or {})})
+    extra = {name: value.replace("{port}", str(port)) for name, value in (env or {}).items()}
+    proc = await anyio.open_process(args, cwd=ROOT, env={**os.environ, **extra})
     try:
         await wait_until(lambda: _accepts(port) or proc.returncode is not None, 30)
         assert proc.returncode is None, "the HTTP server exited"
@@ -186,3 +191,213 @@ async def test_http_server_behind_serve_and_http_clients_through_connect_see_the
     assert direct["cancelled"]
     assert over_stdio == direct
     assert over_http == direct
+
+
+# ------------------------------------------------------------------ third-party peers
+
+
+@pytest.mark.skipif(not EVERYTHING.exists(), reason="run `make test` to install the npm peers")
+async def test_server_everything_in_http_mode_behind_serve() -> None:
+    """The reference TypeScript server in its Streamable HTTP mode, through `serve --url`,
+    driven by the official Python client through `connect`."""
+    sampled: list[str] = []
+
+    async def sampling(context: Any, params: types.CreateMessageRequestParams) -> Any:
+        sampled.append(str(getattr(params.messages[0].content, "text", "")))
+        answer = types.TextContent(type="text", text="sampled over WebRTC")
+        return types.CreateMessageResult(role="assistant", content=answer, model="test")
+
+    steps: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        steps.append(progress)
+
+    everything = ("node", str(EVERYTHING), "streamableHttp")
+    async with (
+        http_server(*everything, env={"PORT": "{port}"}) as url,
+        rendezvous() as rdv,
+        serve_process(rdv.url, "--url", url),
+    ):
+        await support.wait_registered(rdv)
+        with anyio.fail_after(HTTP_TIMEOUT):
+            async with mcp.Client(connect_stdio(rdv.url), sampling_callback=sampling) as client:
+                tools = {tool.name for tool in (await client.list_tools()).tools}
+                echoed = await client.call_tool("echo", {"message": "through WebRTC"})
+                await client.set_logging_level("debug")
+                operation = {"duration": 0.3, "steps": 3}
+                await client.call_tool(
+                    "trigger-long-running-operation", operation, progress_callback=on_progress
+                )
+                asked = await client.call_tool("trigger-sampling-request", {"prompt": "hi"})
+    assert {"echo", "trigger-long-running-operation", "trigger-sampling-request"} <= tools
+    assert support.text_of(echoed) == "Echo: through WebRTC"
+    assert steps == [1, 2, 3]
+    assert len(sampled) == 1
+    assert "hi" in sampled[0]
+    assert "sampled over WebRTC" in json.dumps(asked.model_dump())
+
+
+async def test_the_typescript_sdk_http_client_through_connect_listen() -> None:
+    """An HTTP-only client (the TypeScript SDK's) -> `connect --listen` -> WebRTC ->
+    `serve --url` -> an MCPServer under uvicorn: tools, 3 MiB both ways, progress."""
+    script = ROOT / "tests/node/http_client.mjs"
+    async with (
+        http_server() as url,
+        rendezvous() as rdv,
+        serve_process(rdv.url, "--url", url),
+        listening(rdv.url) as proxy,
+    ):
+        await support.wait_registered(rdv)
+        with anyio.fail_after(HTTP_TIMEOUT):
+            done = await anyio.run_process(
+                ["node", str(script), proxy.url, str(3 * 1024 * 1024)],  # type: ignore[attr-defined]
+                cwd=ROOT / "tests/node",
+                check=False,
+            )
+    assert done.returncode == 0, done.stderr.decode()
+    seen = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert "count" in seen["tools"]
+    assert "echo" in seen["tools"]
+    assert seen["session"]
+    assert seen["echoIntact"]
+    assert seen["counted"] == "counted to 3"
+    assert seen["progress"] == [[1, 3], [2, 3], [3, 3]]
+
+
+# ------------------------------------------------------------------ when things go wrong
+
+
+async def test_an_unreachable_url_is_named_in_the_answer_to_initialize() -> None:
+    url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
+    async with rendezvous() as rdv, serve_process(rdv.url, "--url", url):
+        await support.wait_registered(rdv)
+        async with process(*connect_args(rdv.url)) as client:
+            await client.send(initialize(1))
+            answer = await client.recv()
+            await client.send(initialize(2))  # a client trying again is told too
+            again = await client.recv()
+    assert answer["id"] == 1
+    assert url in answer["error"]["message"]
+    assert "unreachable" in answer["error"]["message"]
+    assert again["error"]["message"] == answer["error"]["message"]
+
+
+async def test_an_http_server_that_dies_mid_session_is_named_to_the_client() -> None:
+    async with (
+        http_server() as url,
+        rendezvous() as rdv,
+        serve_process(rdv.url, "--url", url),
+    ):
+        await support.wait_registered(rdv)
+        with anyio.fail_after(HTTP_TIMEOUT):
+            async with mcp.Client(connect_stdio(rdv.url)) as client:
+                await client.list_tools()
+                pid = int(support.text_of(await client.call_tool("pid")))
+                os.kill(pid, signal.SIGKILL)
+                with pytest.raises(MCPError) as failed:
+                    await client.call_tool("echo", {"data": "anyone?"})
+                with pytest.raises(MCPError) as again:
+                    await client.list_tools()
+    assert url in str(failed.value)
+    assert url in str(again.value)
+
+
+async def test_headers_reach_the_http_server_and_never_a_log() -> None:
+    secret = "Bearer s3cret-header-value"
+    async with (
+        http_server() as url,
+        rendezvous() as rdv,
+        process(
+            "-vvv", *serve_args(rdv.url, "--url", url, "--header", f"Authorization: {secret}")
+        ) as host,
+    ):
+        await support.wait_registered(rdv)
+        with anyio.fail_after(HTTP_TIMEOUT):
+            async with mcp.Client(connect_stdio(rdv.url)) as client:
+                seen = support.text_of(await client.call_tool("authorization"))
+    assert seen == secret
+    assert host.stderr_lines
+    assert not [line for line in host.stderr_lines if "s3cret" in line]
+
+
+async def test_stopping_serve_deletes_the_http_sessions_of_its_peers() -> None:
+    async with http_server() as url, rendezvous() as rdv:
+        async with serve_process(rdv.url, "--url", url) as host:
+            await support.wait_registered(rdv)
+            async with mcp.Client(connect_stdio(rdv.url)) as client:
+                await client.list_tools()
+                host.process.send_signal(signal.SIGTERM)
+                assert await host.exit_status() == 0
+        with anyio.fail_after(HTTP_TIMEOUT):
+            async with mcp.Client(http_client(url), mode="legacy") as client:
+                counts = json.loads(support.text_of(await client.call_tool("http_methods")))
+    assert counts["DELETE"] == 1
+
+
+async def test_connect_listen_tells_http_clients_why_it_cannot_connect() -> None:
+    async with (
+        rendezvous() as rdv,
+        serve_process(rdv.url),
+        listening(rdv.url, token="not-the-token") as proxy,
+    ):
+        await support.wait_registered(rdv)
+        with anyio.fail_after(HTTP_TIMEOUT), pytest.raises(BaseExceptionGroup) as refused:
+            async with mcp.Client(http_client(proxy.url)):  # type: ignore[attr-defined]
+                pass
+    assert refused.group_contains(
+        MCPError, match=r"could not connect.*\(unauthorized\)", depth=None
+    )
+
+
+async def test_connect_listen_tells_http_clients_when_the_server_goes_away() -> None:
+    async with rendezvous() as rdv, serve_process(rdv.url) as host:
+        await support.wait_registered(rdv)
+        failure: list[str] = []
+        async with listening(rdv.url) as proxy:
+            endpoint = proxy.url  # type: ignore[attr-defined]
+            with anyio.fail_after(HTTP_TIMEOUT):
+                async with (
+                    mcp.Client(http_client(endpoint)) as client,
+                    anyio.create_task_group() as tg,
+                ):
+
+                    async def pending_call() -> None:
+                        with pytest.raises(MCPError) as failed:
+                            await client.call_tool("wait", {"seconds": 60})
+                        failure.append(str(failed.value))
+
+                    tg.start_soon(pending_call)
+                    await client.list_tools()  # sent after the call
+                    host.process.kill()  # no bye, no answer: the peer just vanishes
+    assert "room 'lab'" in failure[0]
+    assert "went away (no answer from the peer" in failure[0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({"Host": "evil.example"}, 421), ({"Origin": "http://evil.example"}, 403)],
+    ids=["dns-rebinding-host", "foreign-origin"],
+)
+async def test_connect_listen_refuses_foreign_hosts_and_origins(
+    headers: dict[str, str], status: int
+) -> None:
+    import httpx2
+
+    body = json.dumps(initialize(1))
+    async with rendezvous() as rdv, serve_process(rdv.url), listening(rdv.url) as proxy:
+        await support.wait_registered(rdv)
+        accept = {"Accept": "application/json, text/event-stream"}
+        async with httpx2.AsyncClient() as http:
+            refused = await http.post(
+                proxy.url,  # type: ignore[attr-defined]
+                content=body,
+                headers={"Content-Type": "application/json", **accept, **headers},
+            )
+    assert refused.status_code == status
+
+
+async def test_connect_listen_refuses_an_address_that_is_not_loopback() -> None:
+    async with process(*connect_args("ws://127.0.0.1:9/", "--listen", "0.0.0.0:0")) as proxy:
+        status = await proxy.exit_status()
+    assert status != 0
+    assert any("--listen-any" in line for line in proxy.stderr_lines)
