@@ -7,9 +7,10 @@ definition). Run inside the isolated namespace: ``make bench``, or
 Prints, per transport: connect + initialize time; echo-tool median and p99 latency over
 300 calls of 100 bytes; time for a 1 MiB and a 10 MiB result (median of three calls), as
 JSON text and as a base64 blob; the ratios of each WebRTC engine to stdio and to HTTP; the
-raw data-channel throughput between two processes per engine; and the bridged path (an MCP
-client through ``mcp-webrtc connect`` -> WebRTC -> ``mcp-webrtc serve`` -> a stdio server)
-against the same client on the stdio server directly.
+raw data-channel throughput between two processes per engine; and the bridged paths (an MCP
+client through ``mcp-webrtc connect`` -> WebRTC -> ``mcp-webrtc serve`` -> a stdio server;
+an HTTP client through ``connect --listen`` -> WebRTC -> ``serve --url`` -> an HTTP
+server) against the same client on that server directly.
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def main() -> None:
     sizes = [MiB] if args.quick else [MiB, 10 * MiB]
     sys.path.insert(0, str(HERE))
 
-    async def run() -> tuple[dict[str, dict[str, float]], Raw, dict[str, dict[str, float]]]:
+    async def run() -> tuple[Results, Raw, Results, Results]:
         results: dict[str, dict[str, float]] = {}
         for name in args.only:
             async with TARGETS[name](args.uvloop) as factory:
@@ -224,17 +225,19 @@ def main() -> None:
             framed = await raw_throughput(total, args.uvloop, bare=False, engine=engine)
             bare = await raw_throughput(total, args.uvloop, bare=True, engine=engine)
             raw[engine] = (framed, bare)
-        from bridged import measure_bridged
+        from bridged import measure_bridged, measure_http_bridged
 
         bridged = await measure_bridged(INSTALLED, calls, args.uvloop)
-        return results, raw, bridged
+        bridged_http = await measure_http_bridged(INSTALLED, calls)
+        return results, raw, bridged, bridged_http
 
     backend_options = {"use_uvloop": True} if args.uvloop else {}
-    results, raw, bridged = anyio.run(run, backend_options=backend_options)
-    report(results, raw, bridged, args)
+    results, raw, bridged, bridged_http = anyio.run(run, backend_options=backend_options)
+    report(results, raw, bridged, bridged_http, args)
 
 
 Raw = dict[str, tuple[float, float]]
+Results = dict[str, dict[str, float]]
 
 
 def table(results: dict[str, dict[str, float]], ratios: Sequence[tuple[str, str]]) -> None:
@@ -254,7 +257,8 @@ def table(results: dict[str, dict[str, float]], ratios: Sequence[tuple[str, str]
 def report(
     results: dict[str, dict[str, float]],
     raw: Raw,
-    bridged: dict[str, dict[str, float]],
+    bridged: Results,
+    bridged_http: Results,
     args: argparse.Namespace,
 ) -> None:
     loop = "uvloop" if args.uvloop else "asyncio"
@@ -274,6 +278,9 @@ def report(
     print("\nbridged: an MCP client through connect -> WebRTC -> serve -> a stdio server,")
     print("against the same client on the stdio server directly (ms)")
     table(bridged, [(e, "direct") for e in INSTALLED if e in bridged])
+    print("\nbridged over HTTP: an HTTP MCP client through connect --listen -> WebRTC ->")
+    print("serve --url -> a Streamable HTTP server, against the same client on it directly (ms)")
+    table(bridged_http, [(e, "direct") for e in INSTALLED if e in bridged_http])
 
 
 if __name__ == "__main__":
