@@ -298,8 +298,8 @@ async def test_an_http_server_that_dies_mid_session_is_named_to_the_client() -> 
                     await client.call_tool("echo", {"data": "anyone?"})
                 with pytest.raises(MCPError) as again:
                     await client.list_tools()
-    assert url in str(failed.value)
-    assert url in str(again.value)
+    assert f"the MCP server at {url} is unreachable" in str(failed.value)
+    assert f"the MCP server at {url} is unreachable" in str(again.value)
 
 
 async def test_headers_reach_the_http_server_and_never_a_log() -> None:

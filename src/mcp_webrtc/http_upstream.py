@@ -66,19 +66,23 @@ class HttpServer:
                 with work:
                     await relay((read, write), upstream, calls)
             return  # the peer left (or serve stopped): the session was DELETEd
-        except UpstreamGone as exc:
-            reason = f"the MCP server at {self.url} went away: {exc}"
         except Exception as exc:  # the SDK's transport fails as a whole (its task group)
-            reason = f"the MCP server at {self.url} is unreachable: {_cause(exc)}"
+            cause = _cause(exc)
+            if isinstance(cause, UpstreamGone):
+                reason = f"the MCP server at {self.url} went away: {cause}"
+            else:
+                why = str(cause) or type(cause).__name__
+                reason = f"the MCP server at {self.url} is unreachable: {why}"
         logger.warning("%s", reason)
         await refuse(read, write, calls, reason)
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost first error of an exception group, as a short phrase."""
+def _cause(exc: BaseException) -> BaseException:
+    """``exc``, or the first error inside it when it is an exception group (the SDK's
+    transport and our relay both run task groups)."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return str(exc) or type(exc).__name__
+    return exc
 
 
 __all__ = ["CLOSE_TIMEOUT", "HttpServer"]

@@ -37,6 +37,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
+from mcp.shared.message import SessionMessage
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -184,6 +185,8 @@ class HttpEndpoint:
             first = await read.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return  # its opening request was refused by the SDK's transport
+        if not isinstance(first, SessionMessage):
+            return  # the transport could not parse it, and has answered the client
         calls = Calls()
         calls.asked(first)
         try:
