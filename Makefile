@@ -24,7 +24,8 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+# tests/node links the repository's own npm package (package.json at the root): file:../..
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json package.json
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

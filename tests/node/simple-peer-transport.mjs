@@ -26,8 +26,9 @@ function reply(ws, wanted) {
 
 /** The MCP SDK Transport interface over one simple-peer connection. */
 export class SimplePeerTransport {
-  constructor({ initiator, sendSignal }) {
-    this.peer = new SimplePeer({ initiator, wrtc, trickle: true, config: { iceServers: [] } });
+  /** `peerOptions`: further simple-peer options. */
+  constructor({ initiator, sendSignal, peerOptions = {} }) {
+    this.peer = new SimplePeer({ initiator, wrtc, trickle: true, config: { iceServers: [] }, ...peerOptions });
     this.peer.on("signal", (signal) => sendSignal(signal));
     this.onmessage = undefined;
     this.onclose = undefined;

@@ -1,10 +1,13 @@
-// mcp-webrtc.js: MCP over WebRTC data channels, for browsers (and any runtime with
-// RTCPeerConnection and WebSocket). A plain ES module with no dependencies.
+// mcp-webrtc.js: MCP over WebRTC data channels, for browsers and Node (and any runtime with
+// RTCPeerConnection and WebSocket). A plain ES module with no dependencies: in Node, pass a
+// WebRTC implementation (`@roamhq/wrtc`) and, for the rendezvous, a WebSocket (`ws`).
 //
 // - RendezvousSignaling / RendezvousHost: the rendezvous protocol (docs/protocol.md §7).
 // - WebRTCTransport: the MCP TypeScript SDK's Transport interface (start, send, close,
 //   onmessage, onclose, onerror) over one data channel with mcp-webrtc framing (§5):
 //   whole JSON text messages, chunk frames for large ones, both directions.
+// - BaseSignaling, MemorySignaling, WebRTCClientTransport, WebRTCServerTransport: the
+//   names and constructor shapes of the TypeScript seed (`mcp-webrtc` 0.1.0 on npm).
 // - McpClient / McpToolServer: a tiny JSON-RPC layer, for pages without the SDK.
 
 /** This module's version: the Python package's (a test keeps the two equal). */
@@ -31,6 +34,12 @@ export const DEFAULTS = Object.freeze({
   highWatermark: 128 * 1024,
   lowWatermark: 32 * 1024,
   channelLabel: null,
+  // where RTCPeerConnection comes from: an object holding one (Node: @roamhq/wrtc's
+  // default export); null: the runtime's own (globalThis.RTCPeerConnection)
+  wrtc: null,
+  // further RTCConfiguration fields (iceTransportPolicy, certificates...); the ICE servers
+  // are `iceServers` above, plus those the rendezvous hands out
+  rtcConfiguration: null,
   // this side's identity (generateIdentity()): signs our descriptions (§8)
   identity: null,
   // public key lines of which the peer must prove one; empty: any peer
@@ -48,8 +57,13 @@ export class MCPWebRTCError extends Error {
 }
 
 const encoder = new TextEncoder();
-// Steps of a connection, in the console's verbose level (hidden unless asked for).
-const debug = (...args) => console.debug("mcp-webrtc:", ...args);
+// Steps of a connection: in a browser, the console's verbose level (hidden unless asked
+// for); in Node, only with NODE_DEBUG=mcp-webrtc, on stderr (stdout may be carrying MCP).
+const IN_NODE = typeof globalThis.process?.versions?.node === "string";
+const DEBUG = !IN_NODE || /\bmcp-webrtc\b/.test(globalThis.process.env?.NODE_DEBUG ?? "");
+const debug = (...args) => {
+  if (DEBUG) (IN_NODE ? console.error : console.debug)("mcp-webrtc:", ...args);
+};
 const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------- framing (pure)
@@ -426,11 +440,18 @@ function errorResponse(id, code, message, data) {
 
 // ---------------------------------------------------------------- rendezvous signaling
 
-function openSocket(url) {
+/** A WebSocket open on `url`; `WebSocketImpl`: the constructor to use (the ws package's in
+ * Node 20, which has no WebSocket of its own), else the runtime's. */
+function openSocket(url, WebSocketImpl) {
   return new Promise((resolve, reject) => {
+    const Impl = WebSocketImpl ?? globalThis.WebSocket;
+    if (!Impl) {
+      reject(new MCPWebRTCError("this runtime has no WebSocket: pass one as the `WebSocket` option (e.g. the ws package's)", "config"));
+      return;
+    }
     let ws;
     try {
-      ws = new WebSocket(url);
+      ws = new Impl(url);
     } catch (error) {
       reject(new MCPWebRTCError(`not a rendezvous URL: ${url}`, "bad-url"));
       return;
@@ -465,17 +486,19 @@ function firstReply(ws, wanted) {
   });
 }
 
-/** A client's signaling through the rendezvous: joins `room` with the client `token`. */
+/** A client's signaling through the rendezvous: joins `room` with the client `token`.
+ * `options.WebSocket`: the WebSocket constructor (Node 20: the ws package's). */
 export class RendezvousSignaling {
-  constructor(url, room, token) {
+  constructor(url, room, token, { WebSocket = null } = {}) {
     Object.assign(this, { url, room, token, iceServers: [], session: null });
+    this.WebSocket = WebSocket;
     this.onsignal = null;
     this.onclose = null;
     this._ws = null;
   }
 
   async connect() {
-    const ws = await openSocket(this.url);
+    const ws = await openSocket(this.url, this.WebSocket);
     ws.send(JSON.stringify({ type: "join", room: this.room, token: this.token }));
     let joined;
     try {
@@ -509,17 +532,19 @@ export class RendezvousSignaling {
   }
 }
 
-/** The host side: registers `room`; `onsession(signaling)` is called for each client. */
+/** The host side: registers `room`; `onsession(signaling)` is called for each client.
+ * `options.WebSocket`: as for RendezvousSignaling. */
 export class RendezvousHost {
-  constructor(url, room, token, clientToken) {
+  constructor(url, room, token, clientToken, { WebSocket = null } = {}) {
     Object.assign(this, { url, room, token, clientToken, iceServers: [] });
+    this.WebSocket = WebSocket;
     this.onsession = null;
     this._ws = null;
     this._sessions = new Map();
   }
 
   async connect() {
-    const ws = await openSocket(this.url);
+    const ws = await openSocket(this.url, this.WebSocket);
     ws.send(JSON.stringify({ type: "register", room: this.room, token: this.token, clientToken: this.clientToken }));
     let registered;
     try {
@@ -578,6 +603,142 @@ export class RendezvousHost {
   }
 }
 
+// ------------------------------------------------- the seed's signaling (mcp-webrtc 0.1.0)
+
+const notImplemented = (name) => new MCPWebRTCError(`${name}() is not implemented by this signaling`, "config");
+
+/** A signaling channel in the seed's shape: subclass it to carry signal objects over any
+ * channel you already have (an A2A connection, a chat, a queue) and pass an instance as
+ * `signaling` to a transport. Each method is abstract. */
+export class BaseSignaling {
+  constructor() {
+    if (new.target === BaseSignaling) throw new TypeError("BaseSignaling is abstract: extend it");
+  }
+
+  /** Opens the channel. @returns {Promise<void>} */
+  async connect() { throw notImplemented("connect"); }
+
+  /** Closes the channel; receive() ends. @returns {Promise<void>} */
+  async close() { throw notImplemented("close"); }
+
+  /** Sends one signal object to the peer. @param {unknown} data @returns {Promise<void>} */
+  async send(data) { throw notImplemented("send"); }
+
+  /** The peer's signal objects, in order, until the channel closes.
+   * @returns {AsyncGenerator<unknown>} */
+  async *receive() { throw notImplemented("receive"); }
+}
+
+/** Receivers waiting for something to be pushed to a MemorySignaling buffer. */
+const memoryWaiters = new WeakMap();
+
+function wakeReaders(buffer) {
+  const waiters = memoryWaiters.get(buffer) ?? [];
+  memoryWaiters.delete(buffer);
+  for (const wake of waiters) wake();
+}
+
+/** Signaling between two transports in one process (tests, examples): what one end sends
+ * is pushed to `sendBuffer`, the other end's receive buffer. */
+export class MemorySignaling extends BaseSignaling {
+  /** @param {unknown[]} sendBuffer @param {unknown[]} receiveBuffer */
+  constructor(sendBuffer, receiveBuffer) {
+    super();
+    this._sendBuffer = sendBuffer;
+    this._receiveBuffer = receiveBuffer;
+    this._closed = false;
+  }
+
+  async connect() {}
+
+  async close() {
+    this._closed = true;
+    wakeReaders(this._receiveBuffer);
+  }
+
+  async send(data) {
+    if (this._closed) throw new MCPWebRTCError("the signaling is closed", "signaling-closed");
+    this._sendBuffer.push(data);
+    wakeReaders(this._sendBuffer);
+  }
+
+  async *receive() {
+    const buffer = this._receiveBuffer;
+    while (!this._closed || buffer.length > 0) {
+      if (buffer.length > 0) {
+        yield buffer.shift();
+        continue;
+      }
+      await new Promise((resolve) => {
+        if (!memoryWaiters.has(buffer)) memoryWaiters.set(buffer, []);
+        memoryWaiters.get(buffer).push(resolve);
+      });
+    }
+  }
+
+  /** Two ends joined back to back. @returns {Promise<[MemorySignaling, MemorySignaling]>} */
+  static async createMemorySignalingPair() {
+    const fromFirst = [];
+    const fromSecond = [];
+    return [new MemorySignaling(fromFirst, fromSecond), new MemorySignaling(fromSecond, fromFirst)];
+  }
+}
+
+/** Calls `action` (which may throw or return a rejecting promise) and only logs a failure:
+ * signaling that is already gone must not end the caller, nor leave an unhandled rejection. */
+function quietly(action, what) {
+  try {
+    Promise.resolve(action()).catch((error) => debug(what, "failed:", error?.message ?? error));
+  } catch (error) {
+    debug(what, "failed:", error?.message ?? error);
+  }
+}
+
+/** The transport's callback interface (onsignal, onclose) over a signaling in the seed's
+ * shape (connect, send, receive, close): a BaseSignaling or any object with receive(). */
+class ReceivingSignaling {
+  constructor(inner) {
+    this.inner = inner;
+    this.onsignal = null;
+    this.onclose = null;
+  }
+
+  get iceServers() {
+    return this.inner.iceServers ?? [];
+  }
+
+  async connect() {
+    await this.inner.connect?.();
+    this._pump();
+  }
+
+  async _pump() {
+    try {
+      for await (const signal of this.inner.receive()) {
+        // simple-peer takes signals as objects or as their JSON text; so do we
+        this.onsignal?.(typeof signal === "string" ? parseJson(signal) : signal);
+      }
+      this.onclose?.(null);
+    } catch (error) {
+      this.onclose?.(new MCPWebRTCError(`the signaling failed: ${error?.message ?? error}`, "signaling-closed"));
+    }
+  }
+
+  send(signal) {
+    quietly(() => this.inner.send(signal), "signaling send");
+  }
+
+  close() {
+    quietly(() => this.inner.close?.(), "signaling close");
+  }
+}
+
+/** `signaling` as the transport drives it: ours as it is, one in the seed's shape adapted. */
+function adaptSignaling(signaling) {
+  if (!signaling || typeof signaling !== "object") throw new MCPWebRTCError("a transport needs a signaling", "config");
+  return typeof signaling.receive === "function" ? new ReceivingSignaling(signaling) : signaling;
+}
+
 // ---------------------------------------------------------------- the transport
 
 function randomLabel() {
@@ -586,13 +747,43 @@ function randomLabel() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Our options from the seed's `peerOptions` (simple-peer's): `wrtc`, `config` (an
+ * RTCConfiguration whose iceServers are used as given: none when it has none, never
+ * simple-peer's public STUN default) and `channelName`. The others (trickle, offerOptions,
+ * sdpTransform, streams...) do not apply here and are ignored. */
+function fromPeerOptions({ wrtc, config, channelName } = {}) {
+  const options = {};
+  if (wrtc) options.wrtc = wrtc;
+  if (config) {
+    const { iceServers, ...rest } = config;
+    options.rtcConfiguration = rest;
+    if (iceServers) options.iceServers = iceServers;
+  }
+  if (channelName) options.channelLabel = channelName;
+  return options;
+}
+
+/** How often a sender looks at bufferedAmount again where the data channel has no
+ * bufferedamountlow event (@roamhq/wrtc). */
+const DRAIN_POLL_MS = 2;
+
 /** MCP over one WebRTC data channel; implements the MCP TypeScript SDK's Transport.
- *  `role` "client" answers by default, "server" offers (as in the Python package). */
+ *  - `signaling`: a RendezvousSignaling, a RendezvousHost session, or any object with
+ *    connect/send/close and onsignal/onclose; or one in the seed's shape (a BaseSignaling:
+ *    connect/send/receive/close).
+ *  - `role` "client" answers by default, "server" offers (as in the Python package);
+ *    `initiator` (or `peerOptions.initiator`, as in the seed) says so directly.
+ *  - `options`: see DEFAULTS; `peerOptions`: the seed's simple-peer options (fromPeerOptions).
+ *  - `awaitChannel`: start() resolves once the data channel is open (default); false: once
+ *    the offer is out or awaited, and send() waits for the channel (the seed's way, which
+ *    lets one process start its server before its client). */
 export class WebRTCTransport {
-  constructor({ signaling, role = "client", initiator = role === "server", options = {} }) {
-    this.signaling = signaling;
-    this.initiator = initiator;
-    this.options = { ...DEFAULTS, ...options };
+  constructor({ signaling, role = "client", initiator, peerOptions, options = {}, awaitChannel = true }) {
+    const peer = peerOptions ?? {};
+    this.signaling = adaptSignaling(signaling);
+    this.initiator = initiator ?? peer.initiator ?? role === "server";
+    this.options = { ...DEFAULTS, ...fromPeerOptions(peer), ...options };
+    this.awaitChannel = awaitChannel;
     const chunk = this.options.chunkSize;
     if (!(Number.isInteger(chunk) && chunk >= 1024 && chunk <= 256 * 1024 - 64)) {
       throw new MCPWebRTCError("chunkSize must be an integer between 1024 and 262080", "config");
@@ -602,22 +793,41 @@ export class WebRTCTransport {
     this.onerror = undefined;
     this.pc = null;
     this.channel = null;
-    this.remote = null;
+    this.remote = null; // what the peer's description says (parseCapabilities)
+    this._remoteApplied = false;
     this._pending = [];
     this._decoder = new FrameDecoder(this.options.maxMessageSize);
     this._nextId = 0;
     this._closed = false;
     this._drainWaiters = [];
+    this._early = []; // signals that came before the peer connection existed
+    this._opened = null; // settles when the data channel opens, or connecting fails
+    this._wasOpen = false;
   }
 
+  /** Connects: resolves once the data channel is open, or (awaitChannel false) once the
+   * offer is out or awaited. Rejects with an MCPWebRTCError naming the cause. */
   async start() {
+    let setUp;
+    const started = new Promise((resolve) => {
+      setUp = resolve;
+    });
+    const connected = this._connect(setUp);
+    connected.catch(() => {}); // observed by start(), else by onerror and waiting sends
+    await (this.awaitChannel ? connected : Promise.race([started, connected]));
+  }
+
+  async _connect(setUp) {
     const signaling = this.signaling;
     let settle;
     const opened = new Promise((resolve, reject) => {
       settle = { resolve, reject };
     });
-    opened.catch(() => {}); // observed below; never an unhandled rejection
+    this._opened = opened;
+    // observed below and by send(); never an unhandled rejection
+    opened.then(() => { this._wasOpen = true; }, () => {});
     const fail = (error) => settle.reject(error);
+    let handedBack = false;
     this._failConnect = fail;
     const timer = setTimeout(
       () => fail(new MCPWebRTCError(`no connection after ${this.options.connectTimeout} ms (${this._stage()})`, "connect-timeout")),
@@ -633,7 +843,11 @@ export class WebRTCTransport {
       // the connect timeout also bounds a rendezvous that accepts but never answers
       await Promise.race([signaling.connect?.(), opened]);
       const iceServers = [...this.options.iceServers, ...(signaling.iceServers || [])];
-      const pc = new RTCPeerConnection({ iceServers });
+      const PeerConnection = this.options.wrtc?.RTCPeerConnection ?? globalThis.RTCPeerConnection;
+      if (!PeerConnection) {
+        throw new MCPWebRTCError("this runtime has no RTCPeerConnection: pass one as the `wrtc` option (in Node, @roamhq/wrtc)", "config");
+      }
+      const pc = new PeerConnection({ ...this.options.rtcConfiguration, iceServers });
       this.pc = pc;
       pc.onicecandidate = (event) => {
         if (event.candidate) signaling.send({ type: "candidate", candidate: event.candidate.toJSON() });
@@ -646,12 +860,13 @@ export class WebRTCTransport {
       };
       const attach = (channel) => {
         this.channel = channel;
+        this._lowEvents = "onbufferedamountlow" in channel; // before we set it
         channel.binaryType = "arraybuffer";
         channel.bufferedAmountLowThreshold = this.options.lowWatermark;
         channel.onbufferedamountlow = () => this._wakeWriters();
         channel.onmessage = (event) => this._onData(event.data);
         channel.onclose = () => this._finish(null);
-        channel.onopen = () => { debug("channel open"); settle.resolve(); };
+        channel.onopen = () => { debug("channel open", channel.label, channel.id); settle.resolve(); };
         if (channel.readyState === "open") settle.resolve();
       };
       if (this.initiator) {
@@ -660,11 +875,19 @@ export class WebRTCTransport {
         this._localSdp = await this._sign("offer", addCapability(pc.localDescription.sdp, this.options.maxMessageSize));
         signaling.send({ type: "offer", sdp: this._localSdp });
       } else {
-        pc.ondatachannel = (event) => attach(event.channel);
+        pc.ondatachannel = (event) => {
+          // two of these in one session would explain a page stuck after "sending initialize"
+          debug("data channel from the peer", event.channel.label, event.channel.id, event.channel.readyState);
+          attach(event.channel);
+        };
       }
+      for (const signal of this._early.splice(0)) this._onSignal(signal).catch((error) => this._report(error));
+      handedBack = true;
+      setUp();
       await opened;
     } catch (error) {
       clearTimeout(timer);
+      if (handedBack && !this._closed) this._report(error); // start() has returned: say why here
       await this.close();
       throw error;
     }
@@ -692,8 +915,12 @@ export class WebRTCTransport {
 
   async _onSignal(signal) {
     const pc = this.pc;
-    debug("signal", signal?.type ?? "candidate", pc ? "" : "(before the peer connection: dropped)");
-    if (!pc || !signal || typeof signal !== "object") return;
+    debug("signal", signal?.type ?? "candidate", pc ? "" : "(before the peer connection: kept)");
+    if (!signal || typeof signal !== "object") return;
+    if (!pc) {
+      this._early.push(signal); // replayed once the peer connection exists
+      return;
+    }
     if (signal.type === "offer" || signal.type === "answer") {
       const expected = this.initiator ? "answer" : "offer";
       if (signal.type !== expected || this.remote || typeof signal.sdp !== "string") {
@@ -709,8 +936,11 @@ export class WebRTCTransport {
         this._finish(error);
         return;
       }
-      await pc.setRemoteDescription({ type: signal.type, sdp: signal.sdp });
+      // known before the channel can open: @roamhq/wrtc may open it (and deliver the peer's
+      // first request) before setRemoteDescription's promise resolves
       this.remote = parseCapabilities(signal.sdp);
+      await pc.setRemoteDescription({ type: signal.type, sdp: signal.sdp });
+      this._remoteApplied = true;
       for (const candidate of this._pending.splice(0)) await this._addCandidate(candidate);
       if (!this.initiator) {
         await pc.setLocalDescription(await pc.createAnswer());
@@ -720,7 +950,7 @@ export class WebRTCTransport {
     } else if (signal.type === "candidate" || (!signal.type && signal.candidate)) {
       const candidate = typeof signal.candidate === "string" ? { candidate: signal.candidate, sdpMid: signal.sdpMid, sdpMLineIndex: signal.sdpMLineIndex } : signal.candidate;
       if (!candidate || !candidate.candidate) return;
-      if (this.remote) await this._addCandidate(candidate);
+      if (this._remoteApplied) await this._addCandidate(candidate);
       else this._pending.push(candidate);
     } else if (signal.type === "bye") {
       this._failConnect?.(new MCPWebRTCError("the peer left before the connection was up", "peer-left"));
@@ -781,7 +1011,10 @@ export class WebRTCTransport {
   async _writable() {
     const channel = this.channel;
     while (channel.readyState === "open" && channel.bufferedAmount > this.options.highWatermark) {
-      await new Promise((resolve) => this._drainWaiters.push(resolve));
+      await new Promise((resolve) => {
+        this._drainWaiters.push(resolve);
+        if (!this._lowEvents) setTimeout(() => this._wakeWriters(), DRAIN_POLL_MS);
+      });
     }
     if (channel.readyState !== "open") throw new MCPWebRTCError("the data channel is closed", "peer-gone");
   }
@@ -789,6 +1022,8 @@ export class WebRTCTransport {
   /** Send one JSON-RPC message (an object). Rejects with code "too-large" or "peer-gone". */
   async send(message) {
     debug("sending", message.method ?? `answer ${message.id}`);
+    // start() may have returned before the channel opened (awaitChannel false): wait for it
+    if (this._opened && !this._closed && this.channel?.readyState !== "open") await this._opened;
     if (!this.channel || this.channel.readyState !== "open") throw new MCPWebRTCError("not connected", "peer-gone");
     const text = JSON.stringify(message);
     const data = encoder.encode(text);
@@ -831,9 +1066,9 @@ export class WebRTCTransport {
     }
   }
 
-  /** Selected candidate pair types and addresses, RTT and byte counts (from getStats). */
+  /** Selected candidate pair types and addresses, protocol, RTT (seconds) and byte counts (from getStats). */
   async connectionInfo() {
-    const info = { localCandidateType: null, remoteCandidateType: null, rtt: null, bytesSent: 0, bytesReceived: 0, state: this.pc?.connectionState ?? "new" };
+    const info = { localCandidateType: null, remoteCandidateType: null, localAddress: null, remoteAddress: null, protocol: null, rtt: null, bytesSent: 0, bytesReceived: 0, state: this.pc?.connectionState ?? "new" };
     if (!this.pc) return info;
     const stats = await this.pc.getStats();
     let pair = null;
@@ -850,8 +1085,10 @@ export class WebRTCTransport {
       const remote = stats.get(pair.remoteCandidateId);
       info.localCandidateType = local?.candidateType ?? null;
       info.remoteCandidateType = remote?.candidateType ?? null;
-      info.localAddress = local ? `${local.address ?? local.ip}:${local.port}` : null;
-      info.remoteAddress = remote ? `${remote.address ?? remote.ip}:${remote.port}` : null;
+      const where = (c) => { const ip = c.address ?? c.ip; return `${ip?.includes(":") ? `[${ip}]` : ip}:${c.port}`; };
+      info.localAddress = local ? where(local) : null;
+      info.remoteAddress = remote ? where(remote) : null;
+      info.protocol = local?.protocol ?? null;
       info.rtt = pair.currentRoundTripTime ?? null;
       info.bytesSent = pair.bytesSent ?? 0;
       info.bytesReceived = pair.bytesReceived ?? 0;
@@ -862,13 +1099,18 @@ export class WebRTCTransport {
   _finish(error) {
     if (this._closed) return;
     this._closed = true;
+    // sends still waiting for the channel fail with the cause (a no-op once it was open)
+    this._failConnect?.(error ?? new MCPWebRTCError("the connection closed before it was up", "peer-gone"));
     this._wakeWriters();
     // the peer left (or the path died): release the connection and the signaling too
     this.channel?.close();
     this.pc?.close();
     this.signaling.close?.();
     if (error) this._report(error);
-    this.onclose?.();
+    if (this.awaitChannel || this._wasOpen) this.onclose?.();
+    // The SDK fails its pending requests with "Connection closed" in onclose: a send that
+    // waited for a channel that never opened first rejects with the cause, then onclose.
+    else setTimeout(() => this.onclose?.(), 0);
   }
 
   async close() {
@@ -883,70 +1125,160 @@ export class WebRTCTransport {
   }
 }
 
+// ----------------------------------------- the seed's transports (mcp-webrtc 0.1.0 on npm)
+
+/**
+ * @typedef {object} WebRTCTransportOptions the seed's constructor argument
+ * @property {BaseSignaling | object} signaling a BaseSignaling, or one of ours
+ * @property {object} [peerOptions] simple-peer's options: `wrtc`, `config` and
+ *   `channelName` are honoured (see fromPeerOptions), `initiator` is set by the class
+ * @property {object} [options] this module's options (DEFAULTS), e.g. `maxMessageSize`,
+ *   `connectTimeout`, `identity`
+ */
+
+/** The MCP client's end, as in the seed: answers the server's offer. start() returns before
+ * the data channel is open; send() waits for it. */
+export class WebRTCClientTransport extends WebRTCTransport {
+  /** @param {WebRTCTransportOptions} options */
+  constructor({ signaling, peerOptions, options }) {
+    super({ signaling, peerOptions: { ...peerOptions, initiator: false }, options, awaitChannel: false });
+  }
+}
+
+/** The MCP server's end, as in the seed: makes the offer and opens the data channel.
+ * start() returns once the offer is out; send() waits for the channel. */
+export class WebRTCServerTransport extends WebRTCTransport {
+  /** @param {WebRTCTransportOptions} options */
+  constructor({ signaling, peerOptions, options }) {
+    super({ signaling, peerOptions: { ...peerOptions, initiator: true }, options, awaitChannel: false });
+  }
+}
+
 // ---------------------------------------------------------------- a tiny MCP layer
 
 export const PROTOCOL_VERSION = "2025-06-18";
+/** MCP log levels, least severe first (the values of logging/setLevel). */
+export const LOG_LEVELS = Object.freeze(["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]);
 
-/** A minimal MCP client over any Transport (for pages without the TypeScript SDK). */
+/** UTF-8 bytes of a message's JSON text (as this side serializes it). */
+const jsonBytes = (message) => encoder.encode(JSON.stringify(message)).length;
+
+/** A minimal MCP client over any Transport (for pages without the TypeScript SDK).
+ *
+ * - `onnotification(message)`: every notification from the server (log messages,
+ *   progress, list changes...); `onclose()`: the connection ended.
+ * - `history`: a record per request, the last `historyLimit` of them: `{id, method,
+ *   target (the tool, prompt, resource or log level it names), started (epoch ms),
+ *   duration (ms), requestBytes, responseBytes, outcome ("pending", "ok" or "error"),
+ *   error}`; sizes are UTF-8 bytes of the JSON text. `onhistory(record)` when one is
+ *   sent and when it ends.
+ * - The server's `ping` is answered; its other requests get "method not found". */
 export class McpClient {
-  constructor(transport, { name = "mcp-webrtc.js", version = VERSION, timeout = 60000 } = {}) {
+  constructor(transport, { name = "mcp-webrtc.js", version = VERSION, timeout = 60000, historyLimit = 1000 } = {}) {
     this.transport = transport;
     this.info = { name, version };
     this.timeout = timeout;
+    this.historyLimit = historyLimit;
     this.nextId = 1;
     this.pending = new Map();
+    this.history = [];
     this.serverInfo = null;
+    this.serverCapabilities = {};
     this.onclose = null;
+    this.onnotification = null;
+    this.onhistory = null;
+    this._statsWatchers = new Set();
   }
 
   async connect() {
     this.transport.onmessage = (message) => this._onMessage(message);
     this.transport.onclose = () => {
-      for (const { reject } of this.pending.values()) reject(new MCPWebRTCError("connection closed", "peer-gone"));
-      this.pending.clear();
+      for (const stop of [...this._statsWatchers]) stop();
+      for (const id of [...this.pending.keys()]) this._settle(id, { error: new MCPWebRTCError("connection closed", "peer-gone") });
       this.onclose?.();
     };
     await this.transport.start();
     const result = await this.request("initialize", { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: this.info });
     this.serverInfo = result.serverInfo;
+    this.serverCapabilities = result.capabilities ?? {};
     await this.transport.send({ jsonrpc: "2.0", method: "notifications/initialized" });
     return result;
   }
 
   _onMessage(message) {
-    if (message.id !== undefined && message.id !== null && this.pending.has(message.id) && !message.method) {
-      const { resolve, reject, timer } = this.pending.get(message.id);
-      this.pending.delete(message.id);
-      clearTimeout(timer);
-      if (message.error) reject(new MCPWebRTCError(message.error.message, message.error.code, message.error.data));
-      else resolve(message.result);
-    } else if (message.method === "ping" && message.id !== undefined) {
-      this.transport.send({ jsonrpc: "2.0", id: message.id, result: {} });
+    if (message.method === undefined) { // a response
+      if (!this.pending.has(message.id)) return;
+      const bytes = jsonBytes(message);
+      const { error } = message;
+      this._settle(message.id, error ? { error: new MCPWebRTCError(error.message, error.code, error.data), bytes } : { result: message.result, bytes });
+    } else if (message.id === undefined) { // a notification
+      if (message.method === "notifications/progress") this.pending.get(message.params?.progressToken)?.onprogress?.(message.params);
+      this.onnotification?.(message);
+    } else { // a request from the server
+      const answer = message.method === "ping" ? { result: {} } : { error: { code: -32601, message: `method not found: ${message.method}` } };
+      this.transport.send({ jsonrpc: "2.0", id: message.id, ...answer }).catch((error) => console.warn("mcp-webrtc:", error));
     }
   }
 
-  request(method, params = {}) {
+  /** Ends request `id`: its record, then its promise. */
+  _settle(id, { result, error = null, bytes = null }) {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.pending.delete(id);
+    clearTimeout(entry.timer);
+    Object.assign(entry.record, { duration: performance.now() - entry.t0, responseBytes: bytes, outcome: error ? "error" : "ok", error: error?.message ?? null });
+    this.onhistory?.(entry.record);
+    if (error) entry.reject(error);
+    else entry.resolve(result);
+  }
+
+  /** Resolves with the result; rejects with an MCPWebRTCError (the JSON-RPC error's code,
+   * or "timeout", "peer-gone"). `onprogress(params)`: the request carries a progress token
+   * and each notifications/progress for it is passed on. */
+  request(method, params = {}, { onprogress = null, timeout = this.timeout } = {}) {
     const id = this.nextId++;
+    if (onprogress) params = { ...params, _meta: { ...params._meta, progressToken: id } };
+    const message = { jsonrpc: "2.0", id, method, params };
+    const record = { id, method, target: params.name ?? params.uri ?? params.level ?? null, started: Date.now(), duration: null, requestBytes: jsonBytes(message), responseBytes: null, outcome: "pending", error: null };
+    this.history.push(record);
+    if (this.history.length > this.historyLimit) this.history.shift();
+    this.onhistory?.(record);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new MCPWebRTCError(`${method} timed out`, "timeout"));
-      }, this.timeout);
-      this.pending.set(id, { resolve, reject, timer });
-      this.transport.send({ jsonrpc: "2.0", id, method, params }).catch((error) => {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(error);
-      });
+      const timer = setTimeout(() => this._settle(id, { error: new MCPWebRTCError(`${method} timed out`, "timeout") }), timeout);
+      this.pending.set(id, { resolve, reject, timer, record, onprogress, t0: performance.now() });
+      this.transport.send(message).catch((error) => this._settle(id, { error }));
     });
   }
 
   listTools() { return this.request("tools/list"); }
-  callTool(name, args = {}) { return this.request("tools/call", { name, arguments: args }); }
+  /** `options`: `{ onprogress, timeout }` as for request(). */
+  callTool(name, args = {}, options = {}) { return this.request("tools/call", { name, arguments: args }, options); }
   listResources() { return this.request("resources/list"); }
   readResource(uri) { return this.request("resources/read", { uri }); }
+  subscribeResource(uri) { return this.request("resources/subscribe", { uri }); }
+  unsubscribeResource(uri) { return this.request("resources/unsubscribe", { uri }); }
   listPrompts() { return this.request("prompts/list"); }
   getPrompt(name, args = {}) { return this.request("prompts/get", { name, arguments: args }); }
+  /** The server sends log messages (notifications/message) at `level` (LOG_LEVELS) and above. */
+  setLoggingLevel(level) { return this.request("logging/setLevel", { level }); }
+
+  /** The path now: candidate pair, protocol, RTT, bytes (transport.connectionInfo()), or
+   * null with a transport that has no such method. */
+  async stats() {
+    return this.transport.connectionInfo ? this.transport.connectionInfo() : null;
+  }
+
+  /** `onstats(stats())` now and every `interval` ms, until the returned function is
+   * called or the connection closes. */
+  watchStats(onstats, interval = 1000) {
+    const tick = () => this.stats().then((stats) => { if (this._statsWatchers.has(stop)) onstats(stats); }, () => {});
+    const timer = setInterval(tick, interval);
+    const stop = () => { clearInterval(timer); this._statsWatchers.delete(stop); };
+    this._statsWatchers.add(stop);
+    tick();
+    return stop;
+  }
+
   close() { return this.transport.close(); }
 }
 
@@ -992,7 +1324,7 @@ export class McpToolServer {
 
 /** Connect to the MCP server behind `room` at the rendezvous `url`; returns a connected McpClient. */
 export async function connectClient(url, room, token, options = {}) {
-  const transport = new WebRTCTransport({ signaling: new RendezvousSignaling(url, room, token), role: "client", options });
+  const transport = new WebRTCTransport({ signaling: new RendezvousSignaling(url, room, token, options), role: "client", options });
   const client = new McpClient(transport);
   await client.connect();
   return client;
@@ -1000,7 +1332,7 @@ export async function connectClient(url, room, token, options = {}) {
 
 /** Host `tools` in this page under `room`: every client that joins gets its own session. */
 export async function hostTools(url, room, token, clientToken, tools, options = {}) {
-  const host = new RendezvousHost(url, room, token, clientToken);
+  const host = new RendezvousHost(url, room, token, clientToken, options);
   host.sessions = [];
   host.onsession = (signaling) => {
     const transport = new WebRTCTransport({ signaling, role: "server", options });
