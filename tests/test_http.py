@@ -401,3 +401,22 @@ async def test_connect_listen_refuses_an_address_that_is_not_loopback() -> None:
         status = await proxy.exit_status()
     assert status != 0
     assert any("--listen-any" in line for line in proxy.stderr_lines)
+
+
+async def test_connect_listen_waits_for_a_server_that_starts_later() -> None:
+    """`--wait`: an HTTP client's initialize waits for the room, as the stdio proxy's."""
+    tools: list[str] = []
+    async with rendezvous() as rdv, listening(rdv.url, "--wait", "60") as proxy:
+        endpoint = proxy.url  # type: ignore[attr-defined]
+        async with anyio.create_task_group() as tg:
+
+            async def client() -> None:
+                async with mcp.Client(http_client(endpoint)) as session:
+                    tools.extend(tool.name for tool in (await session.list_tools()).tools)
+
+            tg.start_soon(client)
+            await proxy.stderr_until("waiting for room 'lab'")
+            async with serve_process(rdv.url):
+                with anyio.fail_after(60):
+                    await wait_until(lambda: bool(tools), 60)
+    assert "greet" in tools

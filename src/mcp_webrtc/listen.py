@@ -30,7 +30,7 @@ import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import anyio
@@ -45,6 +45,7 @@ from ._core import jsonrpc
 from .exceptions import MCPWebRTCError
 from .options import WebRTCOptions
 from .peer import DataChannelPeer
+from .proxy import enter_peer
 from .relay import Calls, UpstreamGone, refuse, relay, tag_related
 from .transport import mcp_streams
 
@@ -75,7 +76,8 @@ class HttpEndpoint:
     ``open_peer`` makes a new (unentered) WebRTC client peer for each HTTP MCP session;
     ``target`` names the remote server in error messages; ``security`` is passed to the
     SDK's transport (see :func:`loopback_security`); a request body above
-    ``max_message_size`` is refused (413)."""
+    ``max_message_size`` is refused (413). With ``wait``, an ``initialize`` waits that long
+    for a room that is not there yet (``status`` tells why it waits)."""
 
     def __init__(
         self,
@@ -87,6 +89,8 @@ class HttpEndpoint:
         max_sessions: int = MAX_SESSIONS,
         idle_timeout: float | None = IDLE_TIMEOUT,
         max_message_size: int | None = None,
+        wait: float = 0.0,
+        status: Callable[[str], None] = lambda line: None,
     ) -> None:
         self._open = open_peer
         self._target = target
@@ -94,6 +98,7 @@ class HttpEndpoint:
         self._security = security
         self._max_sessions = max_sessions
         self._idle_timeout = idle_timeout
+        self._wait, self._status = wait, status
         self._sessions: dict[str, StreamableHTTPServerTransport] = {}
         self._tg: TaskGroup | None = None
         limit = max_message_size or WebRTCOptions().max_message_size
@@ -190,7 +195,9 @@ class HttpEndpoint:
         calls = Calls()
         calls.asked(first)
         try:
-            async with self._open() as peer, mcp_streams(peer) as upstream:
+            async with AsyncExitStack() as stack:
+                peer = await enter_peer(stack, self._open, self._wait, self._status, self._target)
+                upstream = await stack.enter_async_context(mcp_streams(peer))
                 logger.info("HTTP session connected to %s", self._target)
                 try:
                     await upstream[1].send(first)

@@ -165,23 +165,7 @@ class StdioProxy:
         raise AssertionError("unreachable")  # pragma: no cover - the block returns
 
     async def _connect(self, stack: AsyncExitStack) -> DataChannelPeer:
-        """Enter a peer; with ``wait``, retry while the room is not there yet."""
-        deadline = time.monotonic() + self._wait
-        delay = 0.5
-        while True:
-            peer = self._open()
-            try:
-                return await stack.enter_async_context(peer)
-            except SignalingError as exc:
-                left = deadline - time.monotonic()
-                room_missing = not isinstance(exc, RendezvousRefused) or (
-                    exc.code == proto.UNAUTHORIZED
-                )
-                if not room_missing or left <= 0:
-                    raise
-                self._status(f"waiting for {self._target}: {exc} (retrying for {left:.0f} s)")
-                await anyio.sleep(min(delay, left))
-                delay = min(delay * 2, 5.0)
+        return await enter_peer(stack, self._open, self._wait, self._status, self._target)
 
     async def _refuse(self, reason: str) -> int:
         """Connecting failed: answer the client's requests with the reason, then end."""
@@ -229,4 +213,30 @@ class StdioProxy:
         return gone[0] if gone else None
 
 
-__all__ = ["CONNECTION_CLOSED", "EOF_TIMEOUT", "LINGER", "StdioProxy"]
+async def enter_peer(
+    stack: AsyncExitStack,
+    open_peer: Callable[[], AbstractAsyncContextManager[DataChannelPeer]],
+    wait: float,
+    status: Callable[[str], None],
+    target: str,
+) -> DataChannelPeer:
+    """Enter a new peer on ``stack``; for ``wait`` seconds, retry (with a ``status`` line)
+    while the room is not there yet or the rendezvous is unreachable."""
+    deadline = time.monotonic() + wait
+    delay = 0.5
+    while True:
+        try:
+            return await stack.enter_async_context(open_peer())
+        except SignalingError as exc:
+            left = deadline - time.monotonic()
+            room_missing = not isinstance(exc, RendezvousRefused) or (
+                exc.code == proto.UNAUTHORIZED
+            )
+            if not room_missing or left <= 0:
+                raise
+            status(f"waiting for {target}: {exc} (retrying for {left:.0f} s)")
+            await anyio.sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
+
+
+__all__ = ["CONNECTION_CLOSED", "EOF_TIMEOUT", "LINGER", "StdioProxy", "enter_peer"]

@@ -203,7 +203,9 @@ async def _listen(
         if loopback
         else TransportSecuritySettings(enable_dns_rebinding_protection=False)
     )
-    endpoint = HttpEndpoint(open_peer, target=target, security=security)
+    endpoint = HttpEndpoint(
+        open_peer, target=target, security=security, wait=args.wait, status=status
+    )
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     config = uvicorn.Config(endpoint, lifespan="off", log_config=None, access_log=False)
     async with endpoint.running():
