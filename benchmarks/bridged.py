@@ -11,7 +11,6 @@ The commands run as users run them (their own processes, uvloop when installed).
 
 from __future__ import annotations
 
-import socket
 import statistics
 import subprocess
 import sys
@@ -104,42 +103,31 @@ async def measure_bridged(
     return results
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
-async def _running(command: list[str], ready: Callable[[], bool]) -> AsyncIterator[None]:
+async def _running(command: list[str], port: int | None = None) -> AsyncIterator[None]:
+    """``command`` running (once it accepts connections on ``port``, when given)."""
+    from compare import wait_for_port
+
     proc = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
-        with anyio.fail_after(60):
-            while not ready():
-                await anyio.sleep(0.05)
+        if port is not None:
+            await wait_for_port(port)
         yield
     finally:
         proc.terminate()
         proc.wait(timeout=15)
 
 
-def _accepts(port: int) -> Callable[[], bool]:
-    def ready() -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-
-    return ready
-
-
 async def measure_http_bridged(engines: list[str], calls: int) -> dict[str, dict[str, float]]:
     """``direct``: an HTTP client on the HTTP server; each engine: the same client through
     ``connect --listen`` -> WebRTC -> ``serve --url`` -> that server. 10 MiB results."""
-    port = _free_port()
+    from compare import free_port
+
+    port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     server = [sys.executable, str(HERE / "bench_server.py"), "http", str(port)]
     results: dict[str, dict[str, float]] = {}
-    async with _running(server, _accepts(port)):
+    async with _running(server, port):
         results["direct"] = await measure([url], calls, 10 * MiB, lambda c: http_client_of(c[0]))
         config = RendezvousConfig(port=0, host_tokens=(HOST,))
         async with RendezvousServer(config) as rendezvous:
@@ -147,14 +135,14 @@ async def measure_http_bridged(engines: list[str], calls: int) -> dict[str, dict
                 common = ["--room", "bench", "--host-candidates", "loopback", "--engine", engine]
                 serve = [sys.executable, "-m", "mcp_webrtc", "serve", rendezvous.url, *common]
                 serve += ["--token", HOST, "--client-token", CLIENT, "--url", url]
-                listen = _free_port()
+                listen = free_port()
                 connect = [sys.executable, "-m", "mcp_webrtc", "connect", rendezvous.url]
                 connect += [*common, "--token", CLIENT, "--listen", str(listen)]
-                async with _running(serve, lambda: True):
+                async with _running(serve):
                     with anyio.fail_after(60):
                         while (await rendezvous.backend.counts())[0] == 0:
                             await anyio.sleep(0.05)
-                    async with _running(connect, _accepts(listen)):
+                    async with _running(connect, listen):
                         endpoint = [f"http://127.0.0.1:{listen}/mcp"]
                         results[engine] = await measure(
                             endpoint, calls, 10 * MiB, lambda c: http_client_of(c[0])

@@ -13,19 +13,15 @@ import sys
 from collections import Counter
 from typing import Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import SamplingMessage, TextContent
 from pydantic import BaseModel
 
-from .support import blob, digest, echo
+from .support import CANCELLED_WAITS, blob, digest, echo, wait
 
 RICH = MCPServer("rich")
-for _tool in (echo, digest, blob):
+for _tool in (echo, digest, blob, wait):
     RICH.add_tool(_tool, structured_output=False)
-
-#: The ``seconds`` of ``wait`` calls cancelled in this process.
-CANCELLED: list[float] = []
 
 
 @RICH.tool(structured_output=False)
@@ -61,20 +57,9 @@ async def confirm(question: str, ctx: Context) -> str:
 
 
 @RICH.tool(structured_output=False)
-async def wait(seconds: float) -> str:
-    """Sleep, then answer (recorded in :data:`CANCELLED` when cancelled)."""
-    try:
-        await anyio.sleep(seconds)
-    except anyio.get_cancelled_exc_class():
-        CANCELLED.append(seconds)
-        raise
-    return "done"
-
-
-@RICH.tool(structured_output=False)
 def cancelled() -> str:
     """The ``seconds`` of the ``wait`` calls cancelled so far."""
-    return ",".join(f"{s:g}" for s in CANCELLED)
+    return ",".join(f"{s:g}" for s in CANCELLED_WAITS)
 
 
 #: HTTP requests this process received, by method (DELETE ends an MCP session).
