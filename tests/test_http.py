@@ -302,13 +302,17 @@ async def test_an_http_server_that_dies_mid_session_is_named_to_the_client() -> 
     assert f"the MCP server at {url} is unreachable" in str(again.value)
 
 
-async def test_headers_reach_the_http_server_and_never_a_log() -> None:
+@pytest.mark.parametrize("given", ["flag", "environment"])
+async def test_headers_reach_the_http_server_and_never_a_log(given: str) -> None:
     secret = "Bearer s3cret-header-value"
+    header = f"Authorization: {secret}"
+    flags = ["--header", header] if given == "flag" else []
+    env = {**os.environ, "MCP_WEBRTC_HTTP_HEADERS": f"X-Other: 1\n{header}"}
     async with (
         http_server() as url,
         rendezvous() as rdv,
         process(
-            "-vvv", *serve_args(rdv.url, "--url", url, "--header", f"Authorization: {secret}")
+            "-vvv", *serve_args(rdv.url, "--url", url, *flags), env=None if flags else env
         ) as host,
     ):
         await support.wait_registered(rdv)
