@@ -43,6 +43,10 @@ pytestmark = pytest.mark.anyio
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 ROOT = NODE_DIR.parent.parent
+ASSETS = ROOT / "src/mcp_webrtc/assets"
+#: mcp-webrtc.js, the entry point, and the parts it re-exports from (mcp-webrtc/*.js).
+MODULE_FILES = [ASSETS / "mcp-webrtc.js", *sorted((ASSETS / "mcp-webrtc").glob("*.js"))]
+DECLARATIONS = ASSETS / "mcp-webrtc.d.ts"
 HOST_TOKEN, CLIENT_TOKEN = "node-host", "node-client"
 
 
@@ -136,7 +140,7 @@ def test_javascript_sniffer_agrees_with_python_on_crafted_input(tmp_path: Path) 
         text = _crafted_message(rng)
         heads += [text, text[: rng.randint(0, len(text))]]
     (tmp_path / "heads.json").write_text(json.dumps(heads))
-    module = (NODE_DIR.parent.parent / "src/mcp_webrtc/assets/mcp-webrtc.js").as_uri()
+    module = MODULE_FILES[0].as_uri()
     script = (
         f"import {{ sniffRequestId }} from {json.dumps(module)};"
         "import { readFileSync } from 'node:fs';"
@@ -158,7 +162,7 @@ def test_javascript_sniffer_agrees_with_python_on_crafted_input(tmp_path: Path) 
 def test_the_javascript_module_has_the_package_version() -> None:
     import mcp_webrtc
 
-    module = (ROOT / "src/mcp_webrtc/assets/mcp-webrtc.js").read_text()
+    module = "\n".join(path.read_text() for path in MODULE_FILES)
     assert re.findall(r'export const VERSION = "([^"]+)"', module) == [mcp_webrtc.__version__]
     assert module.count(f'"{mcp_webrtc.__version__}"') == 1, "written once, used by name"
     package = json.loads((ROOT / "package.json").read_text())
@@ -168,15 +172,18 @@ def test_the_javascript_module_has_the_package_version() -> None:
     assert package["name"] == "mcp-webrtc"
     assert package["type"] == "module"
     entry = "./src/mcp_webrtc/assets/mcp-webrtc.js"
-    assert package["main"] == package["exports"]["."] == entry
+    assert package["main"] == package["exports"]["."]["default"] == entry
+    types = "./src/mcp_webrtc/assets/mcp-webrtc.d.ts"
+    assert package["types"] == package["exports"]["."]["types"] == types
 
 
 @pytest.mark.engines("aiortc", reason="npm only: no WebRTC peer")
 def test_the_npm_package_holds_only_the_module_and_installs_from_the_repository(
     tmp_path: Path,
 ) -> None:
-    """`npm pack` takes package.json, the README and the module, nothing else; `npm install
-    --install-links <repo>` (a packed copy, as from a registry) gives the seed's names."""
+    """`npm pack` takes package.json, the README, the module (its entry and every part) and
+    its declarations, nothing else; `npm install --install-links <repo>` (a packed copy, as
+    from a registry) gives the seed's names."""
     packed = subprocess.run(
         ["npm", "pack", "--dry-run", "--json", "--loglevel=error"],
         cwd=ROOT,
@@ -186,7 +193,8 @@ def test_the_npm_package_holds_only_the_module_and_installs_from_the_repository(
         check=True,
     )
     files = {entry["path"] for entry in json.loads(packed.stdout)[0]["files"]}
-    assert files == {"package.json", "README.md", "src/mcp_webrtc/assets/mcp-webrtc.js"}
+    module = {path.relative_to(ROOT).as_posix() for path in [*MODULE_FILES, DECLARATIONS]}
+    assert files == {"package.json", "README.md", *module}
 
     (tmp_path / "package.json").write_text('{"name": "probe", "private": true}')
     install = ["npm", "install", "--install-links", "--offline", "--no-audit", "--no-fund"]
@@ -210,6 +218,58 @@ def test_the_npm_package_holds_only_the_module_and_installs_from_the_repository(
     import mcp_webrtc
 
     assert json.loads(done.stdout) == [mcp_webrtc.__version__, [], "function"]
+
+
+#: How the declarations are checked: as a strict TypeScript project using Node's ES modules
+#: would. --preserveSymlinks: tests/node links the package (file:../..), so its
+#: declarations' imports (the MCP SDK's types) resolve from tests/node/node_modules, as in a
+#: copy installed from a registry.
+TSC = [
+    "node_modules/.bin/tsc",
+    "--noEmit",
+    "--strict",
+    "--module",
+    "nodenext",
+    "--moduleResolution",
+    "nodenext",
+    "--preserveSymlinks",
+]
+
+
+@pytest.mark.engines("aiortc", reason="type checks only: no WebRTC peer")
+def test_the_declarations_type_check_the_seed_readme_example() -> None:
+    """mcp-webrtc.d.ts against the seed's README example (a TypeScript twin of
+    seed-readme-example.mjs, importing "mcp-webrtc") and types.mts (the rest of the API,
+    with expected errors where the declarations must be precise); any type error fails.
+    types.mts also checks the declarations themselves (no --skipLibCheck); the README
+    example needs --skipLibCheck only because @roamhq/wrtc's own declarations do not
+    compile (TS2661: "Only local declarations can be exported from a module")."""
+    for command in [[*TSC, "types.mts"], [*TSC, "--skipLibCheck", "seed-readme-example.mts"]]:
+        done = subprocess.run(command, cwd=NODE_DIR, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    readme = (NODE_DIR / "seed-readme-example.mjs").read_text().splitlines()[2:]
+    twin = (NODE_DIR / "seed-readme-example.mts").read_text().splitlines()[3:]
+    assert twin == readme, "the TypeScript twin is the same example"
+
+
+def test_the_declarations_name_every_export() -> None:
+    """Every name the module exports is declared in mcp-webrtc.d.ts, and no other value."""
+    declared = set(
+        re.findall(
+            r"^export declare (?:abstract )?(?:const|function|class) (\w+)",
+            DECLARATIONS.read_text(),
+            re.MULTILINE,
+        )
+    )
+    script = (
+        f"const m = await import({json.dumps(MODULE_FILES[0].as_uri())});"
+        "console.log(JSON.stringify(Object.keys(m)));"
+    )
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert declared == set(json.loads(done.stdout))
 
 
 #: Tests of tests/node/seed.test.mjs that must have passed (a renamed test fails here).

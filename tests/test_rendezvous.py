@@ -8,8 +8,11 @@ import hashlib
 import hmac
 import json
 import logging
+import posixpath
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Any
 
 import anyio
@@ -20,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from mcp_webrtc._core import rendezvous as proto
 from mcp_webrtc._core.ratelimit import TokenBucket
 from mcp_webrtc.rendezvous import RendezvousConfig, RendezvousServer
+from mcp_webrtc.rendezvous.http import ASSETS
 
 pytestmark = pytest.mark.anyio
 
@@ -226,6 +230,59 @@ async def test_health_endpoint_and_origin_allow_list() -> None:
         async with connect(server.url, origin="http://app.test") as ws:  # type: ignore[arg-type]
             await send(ws, type="register", room="lab", token=HOST_TOKEN, clientToken="c")
             assert (await recv(ws))["type"] == "registered"
+
+
+async def http_get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of a plain HTTP GET."""
+    stream = await anyio.connect_tcp("127.0.0.1", port)
+    async with stream:
+        await stream.send(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        response = b""
+        with anyio.fail_after(5):
+            while b"\r\n\r\n" not in response:
+                response += await stream.receive()
+            head, _, body = response.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+            while len(body) < int(headers["content-length"]):
+                body += await stream.receive()
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_the_module_and_every_part_it_imports_are_served_and_nothing_else() -> None:
+    """GET /mcp-webrtc.js, then each module it imports, resolved from its relative imports
+    as a browser does (./mcp-webrtc/<part>.js): JavaScript, byte for byte the package's file.
+    They are exactly the parts in assets/mcp-webrtc/ and ASSETS lists each; any other path
+    there (or a way out of it) is not found."""
+    assets = resources.files("mcp_webrtc.assets")
+    parts = {f"/mcp-webrtc/{p.name}" for p in assets.joinpath("mcp-webrtc").iterdir()}
+    assert {path for path in ASSETS if path.startswith("/mcp-webrtc/")} == parts
+    async with rendezvous() as server:
+        fetched, queue = set(), ["/mcp-webrtc.js"]
+        while queue:
+            path = queue.pop()
+            fetched.add(path)
+            status, headers, body = await http_get(server.port, path)
+            assert status == 200, path
+            assert headers["content-type"] == "text/javascript; charset=utf-8"
+            assert body == assets.joinpath(*path[1:].split("/")).read_bytes()
+            for target in re.findall(rb'\bfrom "(\.{1,2}/[^"]+)"', body):
+                url = posixpath.normpath(posixpath.join(posixpath.dirname(path), target.decode()))
+                if url not in fetched:
+                    queue.append(url)
+        assert fetched == {"/mcp-webrtc.js", *parts}
+        for path in (
+            "/mcp-webrtc/",
+            "/mcp-webrtc/nope.js",
+            "/mcp-webrtc/../inspector.html",
+            "/mcp-webrtc/%2e%2e/mcp-webrtc.js",
+            "/mcp-webrtc//errors.js",
+            "/mcp-webrtc/errors",
+            "/mcp-webrtc.d.ts",
+            "/__init__.py",
+        ):
+            status, _, _ = await http_get(server.port, path)
+            assert status == 404, path
 
 
 async def test_time_limited_turn_credentials_in_coturn_rest_form() -> None:

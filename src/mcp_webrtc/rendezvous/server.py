@@ -126,7 +126,7 @@ class RendezvousServer:
             asset = ASSETS.get(path)
             if asset is not None:
                 name, content_type = asset
-                body = resources.files("mcp_webrtc.assets").joinpath(name).read_bytes()
+                body = resources.files("mcp_webrtc.assets").joinpath(*name.split("/")).read_bytes()
                 return response(HTTPStatus.OK, content_type, body)
             if path == "/favicon.ico":
                 return response(HTTPStatus.NO_CONTENT, "image/x-icon", b"")
