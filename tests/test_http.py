@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,6 +27,7 @@ from .support import MCPError, free_port, wait_until
 from .test_bridges import (
     CLIENT_TOKEN,
     EVERYTHING,
+    HOST_TOKEN,
     ROOT,
     Raw,
     connect_args,
@@ -424,3 +427,29 @@ async def test_connect_listen_waits_for_a_server_that_starts_later() -> None:
                 with anyio.fail_after(60):
                     await wait_until(lambda: bool(tools), 60)
     assert "greet" in tools
+
+
+async def test_connect_listen_pins_the_key_its_first_session_recorded(tmp_path: Path) -> None:
+    """Regression: the key was looked up once, at start, so a long-running `--listen`
+    accepted any key after recording the first; each HTTP session must check it."""
+    from mcp_webrtc import Identity
+
+    first, second = Identity.generate("first"), Identity.generate("second")
+    known = tmp_path / "known_servers"
+    async with rendezvous() as rdv, listening(rdv.url, "--known-servers", str(known)) as proxy:
+        endpoint = proxy.url  # type: ignore[attr-defined]
+        for identity in (first, first, second):
+            served = support.options(identity=identity)
+            async with support.serving(rdv.url, HOST_TOKEN, CLIENT_TOKEN, options=served):
+                with anyio.fail_after(HTTP_TIMEOUT):
+                    if identity is first:
+                        async with mcp.Client(http_client(endpoint)) as client:
+                            await client.list_tools()
+                        continue
+                    with pytest.raises(BaseExceptionGroup) as refused:
+                        async with mcp.Client(http_client(endpoint)):
+                            pass
+    for key in (first, second):  # the message names both, and the cure
+        assert refused.group_contains(MCPError, match=re.escape(key.public.fingerprint), depth=None)
+    assert refused.group_contains(MCPError, match="forget-server", depth=None)
+    assert known.read_text().count("mcp-webrtc-ed25519") == 1

@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 from mcp_webrtc._compat import parse_message
-from mcp_webrtc.relay import Calls, refuse, tag_related
+from mcp_webrtc.exceptions import MessageTooLargeError
+from mcp_webrtc.relay import Calls, UpstreamGone, refuse, relay, tag_related
 
 pytestmark = [pytest.mark.core, pytest.mark.anyio]
 
@@ -66,3 +67,47 @@ async def test_pending_requests_and_later_ones_are_answered_with_why() -> None:
     assert [a["id"] for a in answered] == [1, 2]
     assert {a["error"]["code"] for a in answered} == {-32000}
     assert {a["error"]["message"] for a in answered} == {"the MCP server at http://x/mcp went away"}
+
+
+def test_a_cancelled_request_is_no_longer_pending() -> None:
+    """Servers do not answer a cancelled request: it must not stay 'the latest pending'
+    (later server messages would go to a stream its client has closed)."""
+    calls = Calls()
+    calls.asked(call(1, token="t"))
+    calls.asked(message(method="notifications/cancelled", params={"requestId": 1}))
+    assert len(calls) == 0
+    assert calls.related(message(method="notifications/message", params={})) is None
+    assert calls.related(progress("t")) is None
+
+
+class Narrow:
+    """A caller's write stream that takes nothing above ``limit`` bytes, as a peer's does."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.taken: list[dict[str, Any]] = []
+
+    async def send(self, item: Any) -> None:
+        text = item.message.model_dump_json()
+        if len(text) > self.limit:
+            raise MessageTooLargeError(len(text), self.limit, "the peer's")
+        self.taken.append(json.loads(text))
+
+
+async def test_what_the_caller_cannot_take_is_answered_or_dropped_and_the_relay_goes_on() -> None:
+    big = "x" * 2000
+    caller_read_in, caller_read = anyio.create_memory_object_stream[Any](10)
+    narrow = Narrow(1000)
+    up_write, from_caller = anyio.create_memory_object_stream[Any](10)
+    to_caller, up_read = anyio.create_memory_object_stream[Any](10)
+    await to_caller.send(message(id=9, method="sampling/createMessage", params={"big": big}))
+    await to_caller.send(message(method="notifications/message", params={"data": big}))
+    await to_caller.send(message(method="notifications/message", params={"data": "small"}))
+    to_caller.close()  # then the upstream ends
+    with anyio.fail_after(5), pytest.raises(UpstreamGone, match="closed the session"):
+        await relay((caller_read, narrow), (up_read, up_write), Calls())
+    answered = json.loads(from_caller.receive_nowait().message.model_dump_json())
+    assert answered["id"] == 9
+    assert answered["error"]["code"] == -32050  # the server learns why, at once
+    assert [m["params"]["data"] for m in narrow.taken] == ["small"]  # the big one dropped
+    caller_read_in.close()

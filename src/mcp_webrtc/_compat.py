@@ -98,6 +98,19 @@ def lowlevel_server(server: object) -> Any:
     )
 
 
+def streamable_http_opener() -> Any:
+    """The SDK's ``streamable_http_client``; raises ``ConfigurationError`` on an mcp 1.x
+    too old to have it (``streamablehttp_client`` took no ``http_client``)."""
+    from mcp.client import streamable_http
+
+    opener = getattr(streamable_http, "streamable_http_client", None)
+    if opener is None:
+        from .exceptions import ConfigurationError
+
+        raise ConfigurationError("serve --url needs a newer mcp (pip install -U mcp)")
+    return opener
+
+
 @asynccontextmanager
 async def streamable_http_client(
     url: str, headers: Mapping[str, str], max_event_size: int
@@ -105,12 +118,11 @@ async def streamable_http_client(
     """The SDK's Streamable HTTP client transport (``(read, write)``; 1.x also yields a
     session id getter), with ``headers`` on every request and server-sent events up to
     ``max_event_size`` bytes where the SDK bounds them (2.x: 1 MiB by default)."""
-    from mcp.client import streamable_http
     from mcp.shared._httpx_utils import create_mcp_http_client
 
+    opener = streamable_http_opener()
     client = create_mcp_http_client(headers=dict(headers))
     extra: dict[str, Any] = {}
-    opener = streamable_http.streamable_http_client
     if "max_sse_event_size" in inspect.signature(opener).parameters:
         extra["max_sse_event_size"] = max_event_size
     async with client, opener(url, http_client=client, **extra) as streams:

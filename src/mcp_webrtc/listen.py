@@ -173,6 +173,7 @@ class HttpEndpoint:
     async def _session(
         self, http: StreamableHTTPServerTransport, *, task_status: TaskStatus[None]
     ) -> None:
+        """One HTTP MCP session, until it ends; whatever happens, the others go on."""
         try:
             async with http.connect() as (read, write):
                 task_status.started()
@@ -181,6 +182,8 @@ class HttpEndpoint:
                     await self._relay(read, write)
                 if idle.cancelled_caught:
                     logger.info("HTTP session idle for %s s: closed", self._idle_timeout)
+        except Exception:
+            logger.exception("HTTP session %s failed", http.mcp_session_id)
         finally:
             await self._discard(str(http.mcp_session_id), http)
 

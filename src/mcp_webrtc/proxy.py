@@ -46,6 +46,7 @@ from .exceptions import (
     SignalingError,
 )
 from .peer import DataChannelPeer
+from .relay import CONNECTION_CLOSED, LINGER
 from .stdio_server import as_line
 
 #: What connect needs of a client's message: the message, its kind and id.
@@ -53,10 +54,6 @@ Envelope = tuple[jsonrpc.Kind, jsonrpc.RequestId | None]
 
 logger = logging.getLogger("mcp_webrtc.proxy")
 
-#: The MCP SDK's code for a closed connection, used for every request left unanswered.
-CONNECTION_CLOSED = -32000
-#: After a failed connect, requests are answered with the reason for at most this long.
-LINGER = 10.0
 #: Default of ``eof_timeout``.
 EOF_TIMEOUT = 30.0
 

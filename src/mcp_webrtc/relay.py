@@ -27,7 +27,8 @@ logger = logging.getLogger("mcp_webrtc.relay")
 
 #: The MCP SDK's code for a closed connection, used for every request left unanswered.
 CONNECTION_CLOSED = -32000
-#: After the upstream failed, the caller's requests are answered with why for this long.
+#: After the upstream failed (or a connect did), the caller's requests are answered with
+#: why for this long.
 LINGER = 10.0
 
 Streams = tuple[Any, Any]
@@ -45,8 +46,17 @@ class Calls:
         return len(self._pending)
 
     def asked(self, message: SessionMessage) -> None:
-        """Note ``message`` (from the caller) if it is a request."""
+        """Note ``message`` (from the caller) if it is a request; a cancellation settles the
+        request it names (servers do not answer cancelled requests)."""
         kind, request_id = classify(message)
+        if kind == "notification" and getattr(_root(message), "method", None) == (
+            "notifications/cancelled"
+        ):
+            params = getattr(_root(message), "params", None) or {}
+            cancelled = params.get("requestId") if isinstance(params, dict) else None
+            if isinstance(cancelled, str | int):
+                self.settle(cancelled)
+            return
         if kind != "request" or request_id is None:
             return
         self._pending[request_id] = None
@@ -137,11 +147,11 @@ async def relay(caller: Streams, upstream: Streams, calls: Calls, tag: Tag | Non
                 try:
                     await up_write.send(item)
                 except MessageTooLargeError as exc:
-                    kind, request_id = classify(item)
-                    logger.warning("%s not forwarded: %s", kind, exc)
-                    if kind == "request" and request_id is not None:
+                    request_id = classify(item)[1]
+                    if request_id is not None:
                         calls.settle(request_id)
-                        await caller_write.send(parse_message(too_large_answer(request_id, exc)))
+                    if not await _too_large(item, exc, caller_write):
+                        break  # the caller is gone
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     gone.append("it stopped accepting messages")
                     break
@@ -155,6 +165,10 @@ async def relay(caller: Streams, upstream: Streams, calls: Calls, tag: Tag | Non
                 calls.answered(item)
                 try:
                     await caller_write.send(tag(item) if tag else item)
+                except MessageTooLargeError as exc:
+                    if not await _too_large(item, exc, up_write):
+                        gone.append("it stopped accepting messages")
+                        break
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     break  # the caller is gone
             else:
@@ -165,6 +179,20 @@ async def relay(caller: Streams, upstream: Streams, calls: Calls, tag: Tag | Non
         tg.start_soon(to_caller)
     if gone:
         raise UpstreamGone(gone[0])
+
+
+async def _too_large(item: SessionMessage, exc: MessageTooLargeError, back: Any) -> bool:
+    """``item`` could not be forwarded: a request is answered on ``back`` (-32050), anything
+    else dropped with a log line. Whether ``back`` still takes messages."""
+    kind, request_id = classify(item)
+    logger.warning("%s not forwarded: %s", kind, exc)
+    if kind != "request" or request_id is None:
+        return True
+    try:
+        await back.send(parse_message(too_large_answer(request_id, exc)))
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        return False
+    return True
 
 
 async def _until_closed(stream: Any) -> AsyncIterator[Any]:
@@ -187,25 +215,39 @@ async def refuse(read: Any, write: Any, calls: Calls, reason: str) -> None:
                 await calls.fail(write, reason)
 
 
+class Gentle:
+    """What :func:`cancelled_gently` yields: ``work``, the scope to run the work in, and
+    :meth:`clean_up`, to call when the work is over (the cleanup then has ``grace``)."""
+
+    def __init__(self, guard: anyio.CancelScope, grace: float) -> None:
+        self.work = anyio.CancelScope()
+        self._guard, self._grace = guard, grace
+
+    def clean_up(self) -> None:
+        """The work is over or must stop: the cleanup has ``grace`` seconds from now."""
+        self.work.cancel()
+        deadline = anyio.current_time() + self._grace
+        self._guard.deadline = min(self._guard.deadline, deadline)
+
+
 @asynccontextmanager
-async def cancelled_gently(grace: float) -> AsyncIterator[anyio.CancelScope]:
-    """Shield the body from outside cancellation, which instead cancels the scope this
-    yields (wrap the work in it) and leaves the body ``grace`` seconds to clean up: an
-    HTTP session still gets its DELETE when ``serve`` stops."""
+async def cancelled_gently(grace: float) -> AsyncIterator[Gentle]:
+    """Shield the body from outside cancellation, which instead cancels the work scope
+    and leaves the body ``grace`` seconds to clean up: an HTTP session still gets its
+    DELETE, within ``grace``, when ``serve`` stops."""
     async with anyio.create_task_group() as tg:
         with anyio.CancelScope(shield=True) as guard:
-            work = anyio.CancelScope()
+            gentle = Gentle(guard, grace)
 
             async def watch() -> None:
                 try:
                     await anyio.sleep_forever()
                 finally:
-                    work.cancel()
-                    guard.deadline = min(guard.deadline, anyio.current_time() + grace)
+                    gentle.clean_up()
 
             tg.start_soon(watch)
             try:
-                yield work
+                yield gentle
             finally:
                 tg.cancel_scope.cancel()
 
@@ -214,6 +256,7 @@ __all__ = [
     "CONNECTION_CLOSED",
     "LINGER",
     "Calls",
+    "Gentle",
     "UpstreamGone",
     "cancelled_gently",
     "refuse",

@@ -301,6 +301,8 @@ export declare class WebRTCTransport implements Transport {
   readonly remote: Capabilities | null;
   /** The public key line the peer proved; null when it proved none. */
   readonly peerKey: string | null | undefined;
+  /** Whether the connection has ended (closed here, by the peer, or failed). */
+  readonly closed: boolean;
   onmessage?: Transport["onmessage"];
   onclose?: Transport["onclose"];
   onerror?: Transport["onerror"];

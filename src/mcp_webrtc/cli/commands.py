@@ -68,7 +68,8 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
             )
         found = [args.token, "" if keys_only else args.client_token]
         found += [token for token, _policy in args.labeled.values()]
-        args.headers = http_headers(args.header, os.environ.get("MCP_WEBRTC_HTTP_HEADERS", ""))
+        lines = os.environ.get("MCP_WEBRTC_HTTP_HEADERS", "") if args.http_url else ""
+        args.headers = http_headers(args.header, lines)
         found += list(args.headers.values())
     elif args.name == "connect":
         env_token = os.environ.get("MCP_WEBRTC_CLIENT_TOKEN") or os.environ.get("MCP_WEBRTC_TOKEN")
@@ -97,16 +98,17 @@ def resolve_secrets(args: argparse.Namespace) -> list[str]:
 
 def http_headers(flags: list[str], lines: str) -> dict[str, str]:
     """``serve --header 'Name: value'`` flags, after the lines of ``lines`` (the variable
-    MCP_WEBRTC_HTTP_HEADERS): the headers sent to ``--url``. Values are secrets."""
-    headers: dict[str, str] = {}
+    MCP_WEBRTC_HTTP_HEADERS): the headers sent to ``--url``, a flag replacing a line of the
+    same name (names compare case-insensitively). Values are secrets."""
+    headers: dict[str, tuple[str, str]] = {}
     for item in [*lines.splitlines(), *flags]:
         if not item.strip():
             continue
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
             raise ConfigurationError("--header wants 'Name: value' (a colon after the name)")
-        headers[name.strip()] = value.strip()
-    return headers
+        headers[name.strip().lower()] = (name.strip(), value.strip())
+    return dict(headers.values())
 
 
 def load_app(spec: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -97,25 +98,25 @@ async def cmd_connect(args: argparse.Namespace) -> int:
 
     problem: MCPWebRTCError | None = args.problem
     known = KnownServers(args.known_servers)
-    recorded = None
     try:  # a mistake here is told to the MCP client too, as the answer to its initialize
         room = required(args.room, "--room", "MCP_WEBRTC_ROOM")
-        pinned = list(args.server_key)
-        if not pinned:  # trust on first use: the key recorded for this room, if any
-            recorded = known.lookup(args.url, room)
-            pinned = [recorded.line] if recorded else []
-        options = webrtc_options(args, pinned)
+        options = webrtc_options(args, args.server_key)
     except MCPWebRTCError as exc:
         problem = problem or exc
 
     @asynccontextmanager
     async def open_peer() -> AsyncIterator[DataChannelPeer]:
+        """A new peer; each one (connect --listen opens one per HTTP session) pins the key
+        recorded for the room by then, unless --server-key names the keys."""
         if problem is not None:
             raise problem
+        recorded = None if args.server_key else known.lookup(args.url, room)
+        pinned = tuple(args.server_key) or ((recorded.line,) if recorded else ())
+        session_options = dataclasses.replace(options, expect_peer_keys=pinned)
         signaling = WebSocketSignaling(args.url, room, args.token)
         try:
             initiator = bool(options.initiator)
-            async with DataChannelPeer(signaling, options, initiator=initiator) as peer:
+            async with DataChannelPeer(signaling, session_options, initiator=initiator) as peer:
                 line = peer.info().peer_key
                 if line and not args.server_key and recorded is None:
                     key = PublicKey.parse(line)
@@ -183,9 +184,14 @@ async def _listen(
     status: Callable[[str], None],
 ) -> int:
     import uvicorn
-    from mcp.server.transport_security import TransportSecuritySettings
 
-    from ..listen import HttpEndpoint, loopback_security
+    try:
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        from ..listen import HttpEndpoint, loopback_security
+    except ImportError as exc:  # an mcp older than its Streamable HTTP server transport's
+        needs = f"--listen needs a newer mcp (pip install -U mcp): {exc}"
+        raise ConfigurationError(needs) from None
 
     host, port = listen_address(args.listen, args.listen_any)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -193,6 +199,7 @@ async def _listen(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on, before the line below says so
     except OSError as exc:
         sock.close()
         raise ConfigurationError(f"cannot listen on {args.listen}: {exc.strerror}") from None

@@ -196,7 +196,7 @@ export async function hostTools(url, room, token, clientToken, tools, options = 
     };
     server.start().then(() => {
       transport.onclose = forget;
-      if (transport._closed) forget();
+      if (transport.closed) forget();
     }, (error) => {
       forget();
       console.warn("mcp-webrtc: session failed", error);

@@ -182,6 +182,11 @@ export class WebRTCTransport {
     await this._sender.send(message, this.remote);
   }
 
+  /** Whether the connection has ended (closed here, by the peer, or failed). */
+  get closed() {
+    return this._closed;
+  }
+
   /** Selected candidate pair types and addresses, protocol, RTT (seconds) and byte counts (from getStats). */
   connectionInfo() {
     return connectionInfo(this.pc);
