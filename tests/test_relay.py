@@ -111,3 +111,17 @@ async def test_what_the_caller_cannot_take_is_answered_or_dropped_and_the_relay_
     assert answered["error"]["code"] == -32050  # the server learns why, at once
     assert [m["params"]["data"] for m in narrow.taken] == ["small"]  # the big one dropped
     caller_read_in.close()
+
+
+def test_serve_url_names_its_server_without_credentials_and_checks_headers() -> None:
+    from mcp_webrtc.exceptions import ConfigurationError
+    from mcp_webrtc.http_upstream import HttpServer
+
+    server = HttpServer("https://me:s3cret@mcp.internal:8443/mcp?api_key=k3y#x")
+    assert server.shown == "https://mcp.internal:8443/mcp"  # what peers and logs are told
+    with pytest.raises(ConfigurationError, match="not a valid HTTP header"):
+        HttpServer("http://127.0.0.1:1/mcp", {"Authorization": "Bearer a\x00b"})
+    with pytest.raises(ConfigurationError, match="not a valid HTTP header"):
+        HttpServer("http://127.0.0.1:1/mcp", {"Bad Name": "x"})
+    with pytest.raises(ConfigurationError, match="--url wants"):
+        HttpServer("ftp://host/mcp")
