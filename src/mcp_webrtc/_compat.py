@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import AsyncIterator, Mapping
@@ -66,9 +67,14 @@ def dump_message(message: SessionMessage) -> str:
     return text
 
 
+def message_root(message: SessionMessage) -> Any:
+    """The JSON-RPC message model itself (1.x wraps it in a RootModel)."""
+    return getattr(message.message, "root", message.message)
+
+
 def classify(message: SessionMessage) -> tuple[MessageKind, str | int | None]:
     """Whether a message is a request, notification or response, and its id."""
-    root = getattr(message.message, "root", message.message)  # 1.x wraps in a RootModel
+    root = message_root(message)
     request_id = getattr(root, "id", None)
     if hasattr(root, "method"):
         return ("request" if request_id is not None else "notification"), request_id
@@ -98,9 +104,11 @@ def lowlevel_server(server: object) -> Any:
     )
 
 
-def streamable_http_opener() -> Any:
+@functools.cache
+def streamable_http_opener() -> tuple[Any, bool]:
     """The SDK's ``streamable_http_client``; raises ``ConfigurationError`` on an mcp 1.x
-    too old to have it (``streamablehttp_client`` took no ``http_client``)."""
+    too old to have it (``streamablehttp_client`` took no ``http_client``); and whether it
+    bounds server-sent events (``max_sse_event_size``, 2.x)."""
     from mcp.client import streamable_http
 
     opener = getattr(streamable_http, "streamable_http_client", None)
@@ -108,7 +116,7 @@ def streamable_http_opener() -> Any:
         from .exceptions import ConfigurationError
 
         raise ConfigurationError("serve --url needs a newer mcp (pip install -U mcp)")
-    return opener
+    return opener, "max_sse_event_size" in inspect.signature(opener).parameters
 
 
 @asynccontextmanager
@@ -120,10 +128,8 @@ async def streamable_http_client(
     ``max_event_size`` bytes where the SDK bounds them (2.x: 1 MiB by default)."""
     from mcp.shared._httpx_utils import create_mcp_http_client
 
-    opener = streamable_http_opener()
+    opener, bounds_events = streamable_http_opener()
     client = create_mcp_http_client(headers=dict(headers))
-    extra: dict[str, Any] = {}
-    if "max_sse_event_size" in inspect.signature(opener).parameters:
-        extra["max_sse_event_size"] = max_event_size
+    extra: dict[str, Any] = {"max_sse_event_size": max_event_size} if bounds_events else {}
     async with client, opener(url, http_client=client, **extra) as streams:
         yield streams[0], streams[1]

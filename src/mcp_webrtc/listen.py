@@ -38,7 +38,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
 from mcp.shared.message import SessionMessage
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ._core import jsonrpc
@@ -50,6 +50,9 @@ from .relay import Calls, UpstreamGone, refuse, relay, tag_related
 from .transport import mcp_streams
 
 logger = logging.getLogger("mcp_webrtc.listen")
+
+#: Whether this mcp's server transport can end idle sessions itself (older 1.x cannot).
+_HAS_IDLE_TIMEOUT = "idle_timeout" in inspect.signature(StreamableHTTPServerTransport).parameters
 
 #: The path the MCP SDKs use by default.
 PATH = "/mcp"
@@ -219,8 +222,7 @@ def _server_transport(
     session_id: str, security: TransportSecuritySettings | None, idle_timeout: float | None
 ) -> StreamableHTTPServerTransport:
     """The SDK's server transport for one session (``idle_timeout`` where the SDK has it)."""
-    parameters = inspect.signature(StreamableHTTPServerTransport).parameters
-    extra: dict[str, Any] = {"idle_timeout": idle_timeout} if "idle_timeout" in parameters else {}
+    extra: dict[str, Any] = {"idle_timeout": idle_timeout} if _HAS_IDLE_TIMEOUT else {}
     return StreamableHTTPServerTransport(
         mcp_session_id=session_id,
         is_json_response_enabled=False,
@@ -229,10 +231,10 @@ def _server_transport(
     )
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    code = jsonrpc.INVALID_REQUEST if status < 500 else -32603
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
-    return JSONResponse(body, status)
+def _error(status: int, message: str) -> Response:
+    code = jsonrpc.INVALID_REQUEST if status < 500 else -32603  # internal error
+    body = jsonrpc.error_response(None, code, message)
+    return Response(body, status, media_type="application/json")
 
 
 __all__ = ["IDLE_TIMEOUT", "MAX_SESSIONS", "PATH", "HttpEndpoint", "loopback_security"]

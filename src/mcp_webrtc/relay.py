@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 
-from ._compat import classify, parse_message
+from ._compat import classify, message_root, parse_message
 from ._core import jsonrpc
 from .bridges import too_large_answer
 from .exceptions import MessageTooLargeError
@@ -49,19 +49,16 @@ class Calls:
         """Note ``message`` (from the caller) if it is a request; a cancellation settles the
         request it names (servers do not answer cancelled requests)."""
         kind, request_id = classify(message)
-        if kind == "notification" and getattr(_root(message), "method", None) == (
-            "notifications/cancelled"
-        ):
-            params = getattr(_root(message), "params", None) or {}
-            cancelled = params.get("requestId") if isinstance(params, dict) else None
+        root = message_root(message)
+        if kind == "notification" and root.method == "notifications/cancelled":
+            cancelled = _params(root).get("requestId")
             if isinstance(cancelled, str | int):
                 self.settle(cancelled)
             return
         if kind != "request" or request_id is None:
             return
         self._pending[request_id] = None
-        params = getattr(_root(message), "params", None) or {}
-        meta = params.get("_meta") if isinstance(params, dict) else None
+        meta = _params(root).get("_meta")
         token = meta.get("progressToken") if isinstance(meta, dict) else None
         if token is not None:
             self._tokens[token] = request_id
@@ -87,10 +84,9 @@ class Calls:
         kind, _ = classify(message)
         if kind == "response" or not self._pending:
             return None
-        root = _root(message)
+        root = message_root(message)
         if getattr(root, "method", None) == "notifications/progress":
-            params = getattr(root, "params", None) or {}
-            token = params.get("progressToken") if isinstance(params, dict) else None
+            token = _params(root).get("progressToken")
             if token in self._tokens:
                 return self._tokens[token]
         return next(reversed(self._pending))
@@ -106,8 +102,10 @@ class Calls:
                 return
 
 
-def _root(message: SessionMessage) -> Any:
-    return getattr(message.message, "root", message.message)  # 1.x wraps in a RootModel
+def _params(root: Any) -> dict[str, Any]:
+    """A request's or notification's params, as a dict (empty when absent)."""
+    params = getattr(root, "params", None)
+    return params if isinstance(params, dict) else {}
 
 
 Tag = Callable[[SessionMessage], SessionMessage]

@@ -154,9 +154,9 @@ async def cmd_connect(args: argparse.Namespace) -> int:
     return await proxy.run()
 
 
-def listen_address(value: str, anywhere: bool) -> tuple[str, int]:
-    """``[HOST:]PORT`` (``[::1]:PORT`` for IPv6) as a host and port; a host that is not
-    loopback only ``anywhere``."""
+def listen_address(value: str, anywhere: bool) -> tuple[str, int, bool]:
+    """``[HOST:]PORT`` (``[::1]:PORT`` for IPv6) as a host, a port and whether the host is
+    loopback; a host that is not loopback only ``anywhere``."""
     host, _, port = value.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     try:
@@ -174,7 +174,7 @@ def listen_address(value: str, anywhere: bool) -> tuple[str, int]:
             f"--listen {value} is not a loopback address: anyone who can reach it would use "
             "the remote MCP server as you; add --listen-any to mean it"
         )
-    return host, number
+    return host, number, loopback
 
 
 async def _listen(
@@ -193,7 +193,7 @@ async def _listen(
         needs = f"--listen needs a newer mcp (pip install -U mcp): {exc}"
         raise ConfigurationError(needs) from None
 
-    host, port = listen_address(args.listen, args.listen_any)
+    host, port, loopback = listen_address(args.listen, args.listen_any)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -204,7 +204,6 @@ async def _listen(
         sock.close()
         raise ConfigurationError(f"cannot listen on {args.listen}: {exc.strerror}") from None
     port = sock.getsockname()[1]
-    loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     security = (
         loopback_security(port)
         if loopback
