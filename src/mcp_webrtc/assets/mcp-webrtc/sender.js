@@ -30,6 +30,11 @@ export class ChannelSender {
     channel.onbufferedamountlow = () => this.wake();
   }
 
+  /** Whether the channel fires bufferedamountlow (browsers do; @roamhq/wrtc does not). */
+  get drainEvents() {
+    return this._lowEvents;
+  }
+
   /** Wakes the waiting writers: the buffer drained, or the channel closed. */
   wake() {
     for (const wake of this._drainWaiters.splice(0)) wake();

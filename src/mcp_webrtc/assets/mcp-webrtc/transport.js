@@ -2,7 +2,7 @@
 // transports (WebRTCClientTransport, WebRTCServerTransport: mcp-webrtc 0.1.0 on npm).
 
 import { MCPWebRTCError } from "./errors.js";
-import { FrameDecoder, OversizeMessage } from "./framing.js";
+import { FrameDecoder, OversizeMessage, abortFrame } from "./framing.js";
 import { MESSAGE_TOO_LARGE, PARSE_ERROR, errorResponse, sniffRequestId } from "./jsonrpc.js";
 import { debug } from "./log.js";
 import { Negotiation } from "./negotiation.js";
@@ -12,6 +12,11 @@ import { adaptSignaling } from "./signaling.js";
 import { connectionInfo } from "./stats.js";
 
 const decoder = new TextDecoder();
+
+/** How long a probe frame may stay counted in bufferedAmount before another goes, and how
+ * many go at most (see WebRTCTransport._probe). */
+const PROBE_WAIT_MS = 50;
+const PROBE_ATTEMPTS = 20;
 
 /** MCP over one WebRTC data channel; implements the MCP TypeScript SDK's Transport.
  *  - `signaling`: a RendezvousSignaling, a RendezvousHost session, or any object with
@@ -51,6 +56,8 @@ export class WebRTCTransport {
     this._decoder = new FrameDecoder(this.options.maxMessageSize);
     this._closed = false;
     this._opened = null; // settles when the data channel opens, or connecting fails
+    this._usable = null; // settles once a probe has left on the open channel (_probe)
+    this._probed = false;
     this._wasOpen = false;
   }
 
@@ -84,6 +91,9 @@ export class WebRTCTransport {
     this._opened = opened;
     // observed below and by send(); never an unhandled rejection
     opened.then(() => { this._wasOpen = true; }, () => {});
+    const usable = opened.then(() => this._probe());
+    this._usable = usable;
+    usable.then(() => { this._probed = true; }, () => {});
     const fail = (error) => settle.reject(error);
     let handedBack = false;
     this._failConnect = fail;
@@ -121,7 +131,6 @@ export class WebRTCTransport {
         await this._negotiation.offer();
       } else {
         pc.ondatachannel = (event) => {
-          // two of these in one session would explain a page stuck after "sending initialize"
           debug("data channel from the peer", event.channel.label, event.channel.id, event.channel.readyState);
           attach(event.channel);
         };
@@ -129,7 +138,7 @@ export class WebRTCTransport {
       this._negotiation.replayEarly((error) => this._report(error));
       handedBack = true;
       setUp();
-      await opened;
+      await usable;
     } catch (error) {
       clearTimeout(timer);
       if (handedBack && !this._closed) this._report(error); // start() has returned: say why here
@@ -137,6 +146,42 @@ export class WebRTCTransport {
       throw error;
     }
     clearTimeout(timer);
+  }
+
+  /** Chromium can lose what a page sends in a data channel's first moments: the send is
+   * counted in bufferedAmount and never leaves, while later sends go (about one connect in
+   * 120 on a loaded machine lost the page's initialize; docs/browser.md). Its first sends
+   * also stay counted in bufferedAmount until a later one goes. So before the first
+   * message, send two frames the peer ignores (ABORT for message id 0, never in use
+   * then; docs/protocol.md section 5), then one more each PROBE_WAIT_MS until
+   * bufferedAmount is back at 0: a send has then left. Only towards a peer that reads
+   * frames (its capability line), and where bufferedAmount is the browser's (the channel
+   * fires bufferedamountlow; Node's wrtc does not). */
+  async _probe() {
+    const channel = this.channel;
+    if (!this.remote?.chunking || !this._sender.drainEvents) return;
+    const threshold = channel.bufferedAmountLowThreshold;
+    channel.bufferedAmountLowThreshold = 0;
+    try {
+      channel.send(abortFrame(0));
+      for (let attempt = 1; attempt <= PROBE_ATTEMPTS && channel.readyState === "open"; attempt++) {
+        channel.send(abortFrame(0));
+        await new Promise((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            channel.removeEventListener("bufferedamountlow", done);
+            resolve();
+          };
+          const timer = setTimeout(done, PROBE_WAIT_MS);
+          channel.addEventListener("bufferedamountlow", done);
+          if (channel.bufferedAmount === 0) done();
+        });
+        if (channel.bufferedAmount === 0) return;
+        debug("no probe has left the data channel yet:", attempt, "of", PROBE_ATTEMPTS);
+      }
+    } finally {
+      channel.bufferedAmountLowThreshold = threshold;
+    }
   }
 
   /** A message's data from the channel: reassembled, parsed and passed on; bad input gets
@@ -176,8 +221,8 @@ export class WebRTCTransport {
   /** Send one JSON-RPC message (an object). Rejects with code "too-large" or "peer-gone". */
   async send(message) {
     debug("sending", message.method ?? `answer ${message.id}`);
-    // start() may have returned before the channel opened (awaitChannel false): wait for it
-    if (this._opened && !this._closed && this.channel?.readyState !== "open") await this._opened;
+    // start() may have returned before the channel was usable (awaitChannel false): wait
+    if (this._usable && !this._closed && !this._probed) await this._usable;
     if (!this.channel || this.channel.readyState !== "open") throw new MCPWebRTCError("not connected", "peer-gone");
     await this._sender.send(message, this.remote);
   }
