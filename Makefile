@@ -52,8 +52,8 @@ demo: system-deps venv
 	$(NETNS) $(VENV)/bin/mcp-webrtc demo
 
 check: venv
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks examples scripts
 	$(VENV)/bin/mypy
 
 test: deps check
