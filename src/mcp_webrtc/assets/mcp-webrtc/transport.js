@@ -55,8 +55,7 @@ export class WebRTCTransport {
     this._sender = new ChannelSender(this.options);
     this._decoder = new FrameDecoder(this.options.maxMessageSize);
     this._closed = false;
-    this._opened = null; // settles when the data channel opens, or connecting fails
-    this._usable = null; // settles once a probe has left on the open channel (_probe)
+    this._usable = null; // settles once the channel is open and a probe has left (_probe)
     this._probed = false;
     this._wasOpen = false;
   }
@@ -88,8 +87,7 @@ export class WebRTCTransport {
     const opened = new Promise((resolve, reject) => {
       settle = { resolve, reject };
     });
-    this._opened = opened;
-    // observed below and by send(); never an unhandled rejection
+    // observed through usable, below and by send(); never an unhandled rejection
     opened.then(() => { this._wasOpen = true; }, () => {});
     const usable = opened.then(() => this._probe());
     this._usable = usable;
